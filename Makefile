@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is set up on demand.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+FUNNEL := $(VENV)/bin/funnel
+export FUNNEL_HOME ?= $(CURDIR)/data
+DEMO_APPLICATIONS ?= 2000
+DEMO_SEED ?= 7
+
+.PHONY: setup run test ui clean
+
+# uv itself lives in its own small venv, so nothing is installed outside the repository.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The project's venv, exactly as uv.lock pins it (dev tools included).
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+run: setup
+	$(FUNNEL) generate --if-empty --applications $(DEMO_APPLICATIONS) --seed $(DEMO_SEED)
+	$(FUNNEL) run
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+ui: setup
+	$(FUNNEL) ui
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache

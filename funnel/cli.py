@@ -1,0 +1,203 @@
+"""The `funnel` command: run, generate, validate, config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from funnel.settings import FunnelError, FunnelHome
+
+DAGSTER_YAML = """\
+# Written by funnel on first use. Runs from the CLI, the schedule and the UI share this instance.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    # DuckDB has one writer: queued runs start one at a time.
+    max_concurrent_runs: 1
+"""
+
+
+def _prepare_environment(home: FunnelHome) -> None:
+    """FUNNEL_HOME for the definitions, and a DAGSTER_HOME (default FUNNEL_HOME/.dagster) that exists."""
+    os.environ["FUNNEL_HOME"] = str(home.root)
+    dagster_home = home.dagster_home
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    if not (dagster_home / "dagster.yaml").exists():
+        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+
+
+def _error_message(error) -> str:
+    """The user-facing line of a Dagster step failure: the innermost error's message."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name
+    prefix = f"{error.cls_name}: "
+    return message[message.index(prefix) + len(prefix):] if prefix in message else message
+
+
+def cmd_run(args: argparse.Namespace, home: FunnelHome) -> int:
+    from funnel.config import load_config
+
+    load_config(home.config_file)  # a broken funnel.yaml fails here, before any run starts
+    home.ensure()
+    _prepare_environment(home)
+    import dagster as dg
+
+    from funnel.definitions import defs
+
+    job = defs.resolve_job_def("funnel_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        for event in failures:
+            print(f"funnel: step {event.step_key} failed: {_error_message(event.step_failure_data.error)}", file=sys.stderr)
+        print(f"funnel: run {result.run_id} failed; the published database was left as it was.", file=sys.stderr)
+        return 1
+    _print_run_summary(home, result.run_id)
+    return 0
+
+
+def _print_run_summary(home: FunnelHome, run_id: str) -> None:
+    from funnel.warehouse import connect
+
+    conn = connect(home.working_db, read_only=True)
+    try:
+        files = conn.execute(
+            "SELECT count(*) FILTER (status = 'ingested'), count(*) FILTER (status = 'rejected'),"
+            " coalesce(sum(rows_accepted), 0), coalesce(sum(rows_duplicate), 0), coalesce(sum(rows_quarantined), 0)"
+            " FROM landing_files WHERE batch_id = ?",
+            [run_id],
+        ).fetchone()
+        records = conn.execute("SELECT count(*) FROM stage_outcome_records").fetchone()[0]
+        interviews = conn.execute("SELECT count(*) FROM interview_records").fetchone()[0]
+        quarantined = conn.execute("SELECT count(*) FROM quarantined_rows").fetchone()[0]
+    finally:
+        conn.close()
+    read, rejected, accepted, duplicates, new_quarantined = files
+    print(f"run {run_id} succeeded")
+    print(f"  this run:  {read} file(s) read, {rejected} rejected; {accepted:,} rows ingested, "
+          f"{duplicates:,} duplicates dropped, {new_quarantined:,} quarantined")
+    print(f"  in total:  {records:,} stage outcome records, {interviews:,} interview records, {quarantined:,} quarantined rows")
+    print(f"  published: {home.published_db}  (open it read-only: duckdb -readonly {home.published_db})")
+
+
+def cmd_generate(args: argparse.Namespace, home: FunnelHome) -> int:
+    from funnel.config import load_config
+    from funnel.generate import generate
+
+    landing = Path(args.out).resolve() if args.out else home.landing
+    existing = [p for p in landing.rglob("*") if p.is_file()] if landing.exists() else []
+    if existing and args.if_empty:
+        print(f"{landing} already has {len(existing)} file(s); left as it is")
+        return 0
+    if existing and not args.force:
+        raise FunnelError(f"{landing} already has {len(existing)} file(s); use --force to add generated files anyway")
+    summary = generate(landing, args.applications, args.seed, load_config(home.config_file), progress=_progress)
+    print(f"generated {summary.applications:,} applications: {summary.stage_events:,} stage events and "
+          f"{summary.interview_rows:,} interviews in {len(summary.files)} files under {landing}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, home: FunnelHome) -> int:
+    from funnel.config import load_config
+    from funnel.validate import validate_path
+
+    problems = validate_path(Path(args.path), load_config(home.config_file), feed=args.feed, progress=_progress)
+    for line in problems.lines():
+        print(line)
+    print(problems.summary())
+    return 1 if problems.count else 0
+
+
+def cmd_config(args: argparse.Namespace, home: FunnelHome) -> int:
+    from funnel.config import load_config
+
+    config = load_config(home.config_file)
+    print(f"# active configuration: {config.source}")
+    print(config.to_yaml(), end="")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace, home: FunnelHome) -> int:
+    """`dagster dev` on this project, with the same FUNNEL_HOME and Dagster instance as `funnel run`."""
+    home.ensure()
+    _prepare_environment(home)
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (FUNNEL_HOME={home.root}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    os.chdir(root)
+    os.execv(sys.executable, command)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="funnel", description="Hiring-funnel analytics on Dagster and DuckDB.")
+    parser.add_argument("--home", help="the folder funnel works in (default: $FUNNEL_HOME, else ./data)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="ingest new landing files, rebuild the marts and publish (a Dagster run)")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write a realistic synthetic dataset into a landing folder")
+    gen.add_argument("--applications", type=int, default=2000, help="number of applications (default 2000)")
+    gen.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same files")
+    gen.add_argument("--out", help="landing folder to write into (default: FUNNEL_HOME/landing)")
+    gen.add_argument("--if-empty", action="store_true", help="do nothing when the landing folder has files")
+    gen.add_argument("--force", action="store_true", help="write even when the landing folder has files")
+    gen.set_defaults(func=cmd_generate)
+
+    val = sub.add_parser("validate", help="check landing files against the contract without ingesting")
+    val.add_argument("path", help="a file, a feed folder, or a landing folder")
+    val.add_argument("--feed", choices=["stage_outcomes", "interviews"], help="the feed (default: from the path)")
+    val.set_defaults(func=cmd_validate)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this FUNNEL_HOME")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+
+    cfg = sub.add_parser("config", help="print the active configuration as YAML")
+    cfg.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("funnel").setLevel(logging.INFO)
+    try:
+        home = FunnelHome.from_env(args.home)
+        return args.func(args, home)
+    except FunnelError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"funnel: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("funnel: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything unexpected: still one line, the traceback on request
+        if args.debug:
+            traceback.print_exc()
+        hint = "" if args.debug else " (--debug shows the traceback)"
+        print(f"funnel: unexpected {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The stage catalog and role pipelines: the package default, or FUNNEL_HOME/funnel.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from funnel.settings import FunnelError
+
+DEFAULT_CONFIG_NAME = "default_config.yaml"
+TOP_LEVEL_KEYS = {"stages", "roles", "skills", "team_matching_stall_days"}
+ROLE_KEYS = {"pipeline", "onsite_skills"}
+
+
+class ConfigError(FunnelError):
+    """An invalid funnel.yaml: one message naming the file, the key and the problem."""
+
+    def __init__(self, source: str, key: str, problem: str):
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source, self.key, self.problem = source, key, problem
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    pipeline: tuple[str, ...]
+    onsite_skills: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    stages: tuple[str, ...]
+    roles: dict[str, Role]
+    extra_skills: tuple[str, ...] = ()
+    team_matching_stall_days: int = 56
+    source: str = "<default>"
+
+    @property
+    def skills(self) -> tuple[str, ...]:
+        """Every valid skill key: those any role's loop must cover, then the extra `skills:`."""
+        seen: dict[str, None] = {}
+        for role in self.roles.values():
+            seen.update(dict.fromkeys(role.onsite_skills))
+        seen.update(dict.fromkeys(self.extra_skills))
+        return tuple(seen)
+
+    def stage_order(self, stage: str) -> int:
+        return self.stages.index(stage) + 1
+
+    def to_yaml(self) -> str:
+        data: dict[str, Any] = {
+            "stages": list(self.stages),
+            "roles": {
+                r.name: {"pipeline": list(r.pipeline), "onsite_skills": list(r.onsite_skills)}
+                for r in self.roles.values()
+            },
+        }
+        if self.extra_skills:
+            data["skills"] = list(self.extra_skills)
+        data["team_matching_stall_days"] = self.team_matching_stall_days
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
+
+
+def _string_list(value: Any, source: str, key: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(source, key, f"must be a list of names, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise ConfigError(source, key, "must not be empty")
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(source, key, f"every entry must be a non-empty name, got {item!r}")
+        if item != item.strip().lower():
+            raise ConfigError(source, key, f"{item!r} must be lower case with no surrounding spaces")
+    duplicates = sorted({item for item in value if value.count(item) > 1})
+    if duplicates:
+        raise ConfigError(source, key, f"lists {', '.join(duplicates)} more than once")
+    return tuple(value)
+
+
+def parse_config(data: Any, source: str) -> Config:
+    """Validate a parsed funnel.yaml. Raises ConfigError on the first problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<top level>", "must be a mapping with keys stages and roles")
+    unknown = sorted(set(map(str, data)) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(source, unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_LEVEL_KEYS))})")
+    for required in ("stages", "roles"):
+        if required not in data:
+            raise ConfigError(source, required, "is required")
+    stages = _string_list(data["stages"], source, "stages")
+    roles_raw = data["roles"]
+    if not isinstance(roles_raw, dict) or not roles_raw:
+        raise ConfigError(source, "roles", "must be a non-empty mapping of role name to its pipeline")
+    roles: dict[str, Role] = {}
+    for name, spec in roles_raw.items():
+        key = f"roles.{name}"
+        if not isinstance(name, str) or name != name.strip().lower() or not name:
+            raise ConfigError(source, key, "role names must be lower-case strings")
+        if not isinstance(spec, dict):
+            raise ConfigError(source, key, f"must be a mapping with a pipeline, got {type(spec).__name__}")
+        unknown = sorted(set(map(str, spec)) - ROLE_KEYS)
+        if unknown:
+            raise ConfigError(source, f"{key}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(ROLE_KEYS))})")
+        if "pipeline" not in spec:
+            raise ConfigError(source, f"{key}.pipeline", "is required")
+        pipeline = _string_list(spec["pipeline"], source, f"{key}.pipeline")
+        for stage in pipeline:
+            if stage not in stages:
+                raise ConfigError(source, f"{key}.pipeline", f"stage {stage!r} is not in the stage catalog")
+        for before, after in zip(pipeline, pipeline[1:]):
+            if stages.index(after) < stages.index(before):
+                raise ConfigError(
+                    source, f"{key}.pipeline", f"{after!r} comes before {before!r} in the stage catalog; list stages in catalog order"
+                )
+        skills = _string_list(spec.get("onsite_skills", []), source, f"{key}.onsite_skills", allow_empty=True)
+        if skills and "onsite" not in pipeline:
+            raise ConfigError(source, f"{key}.onsite_skills", "is set but the role's pipeline has no onsite stage")
+        roles[name] = Role(name, pipeline, skills)
+    extra = _string_list(data.get("skills", []), source, "skills", allow_empty=True)
+    stall = data.get("team_matching_stall_days", 56)
+    if isinstance(stall, bool) or not isinstance(stall, int) or stall <= 0:
+        raise ConfigError(source, "team_matching_stall_days", f"must be a positive whole number of days, got {stall!r}")
+    return Config(stages, roles, extra, stall, source)
+
+
+def load_config_file(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "<file>", f"cannot be read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "<file>"
+        raise ConfigError(str(path), where, f"is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_config(data, str(path))
+
+
+def default_config() -> Config:
+    text = resources.files("funnel").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+    return parse_config(yaml.safe_load(text), "<default config>")
+
+
+def load_config(config_file: Path) -> Config:
+    """FUNNEL_HOME/funnel.yaml when it exists (it replaces the default entirely), else the default."""
+    return load_config_file(config_file) if config_file.exists() else default_config()

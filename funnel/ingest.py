@@ -1,0 +1,486 @@
+"""Landing files to typed, deduplicated records in DuckDB.
+
+A run reads only files whose content it has not ingested before (by sha256; renaming or touching a
+file changes nothing), loads their rows as text into a batch table, and classifies every row in
+one SQL pass: accepted, an exact duplicate of a record already kept (dropped and counted), or
+quarantined with the first reason code that applies. Nothing is ever deleted: a rerun over the
+same landing folder adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import polars as pl
+
+from funnel.config import Config
+from funnel.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, FEEDS, FORMATS, OUTCOMES, RECOMMENDATIONS, Feed
+
+Progress = Callable[[str], None]
+
+RECORD_TABLES = {"stage_outcomes": "stage_outcome_records", "interviews": "interview_records"}
+# Enumerated keys are compared case-insensitively; identifiers are kept exactly as sent (trimmed).
+KEY_COLUMNS = {"role", "stage", "outcome", "skill", "recommendation"}
+BOOLEAN_COLUMNS = {"requires_travel"}
+TIMESTAMP_COLUMN = "occurred_at"
+HASH_CHUNK = 1 << 20
+SNIFF_BYTES = 1 << 16
+
+
+class FileProblem(Exception):
+    """A whole file cannot be ingested; it is left in place and recorded with this reason."""
+
+
+@dataclass
+class FileResult:
+    feed: str
+    path: str
+    status: str  # ingested | already_ingested | unchanged | rejected
+    problem: str | None = None
+    warning: str | None = None
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+
+
+@dataclass
+class FeedResult:
+    feed: str
+    files: list[FileResult] = field(default_factory=list)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and reading files
+
+
+def discover(feed_dir: Path) -> list[tuple[str, Path]]:
+    """Every file under the feed folder, any depth, in lexicographic order of its relative path.
+
+    Hidden files (a leading dot, e.g. .DS_Store or an editor's swap file) are not exports and are skipped.
+    """
+    if not feed_dir.is_dir():
+        return []
+    found = []
+    for path in feed_dir.rglob("*"):
+        rel = path.relative_to(feed_dir)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        found.append((rel.as_posix(), path))
+    return sorted(found)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text, the way it would read in a CSV: timestamps as ISO-8601 in UTC."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            # Parquet timestamps are taken as typed: zone-aware ones are converted to UTC, naive ones are UTC.
+            if dtype.time_zone is not None:
+                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            col = col.dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        elif dtype == pl.Boolean:
+            col = col.cast(pl.String).str.to_lowercase()
+        elif isinstance(dtype, (pl.List, pl.Struct, pl.Array)):
+            col = pl.struct(col).struct.json_encode().str.slice(len(name) + 4).str.head(-1)
+        else:
+            col = col.cast(pl.String)
+        columns.append(col.alias(name))
+    return frame.select(columns)
+
+
+def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
+    """The file's rows as text, with `__line` (CSV: the line in the file; JSON Lines: the record's
+    position counting non-blank lines; Parquet: the row number, from 1) and `__raw` (the row's
+    original values as JSON). Raises FileProblem when the file cannot be ingested at all."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise FileProblem(
+            f"unsupported file type {path.suffix or '(no extension)'!r}; expected one of {', '.join(sorted(FORMATS))}"
+        )
+    if path.stat().st_size == 0:
+        raise FileProblem("empty file")
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if fmt == "parquet" and not head.startswith(b"PAR1"):
+        raise FileProblem("not a Parquet file (no PAR1 magic bytes)")
+    if fmt != "parquet" and b"\x00" in head:
+        raise FileProblem(f"binary content (NUL bytes), not a {'CSV' if fmt == 'csv' else 'JSON Lines'} text file")
+    try:
+        if fmt == "csv":
+            frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+            first_line = 2  # line 1 is the header
+        elif fmt == "parquet":
+            frame = _as_text(pl.read_parquet(path))
+            first_line = 1
+        else:
+            frame = _as_text(pl.read_ndjson(path, infer_schema_length=None))
+            first_line = 1
+    except FileProblem:
+        raise
+    except Exception as exc:  # polars raises many kinds; the message is what the user needs
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileProblem(f"cannot be read as {fmt.upper() if fmt != 'jsonl' else 'JSON Lines'}: {message}") from None
+    if frame.height == 0:
+        raise FileProblem("empty: no data rows")
+    columns = [c.strip().lower() for c in frame.columns]
+    if len(set(columns)) != len(columns):
+        raise FileProblem(f"duplicate column names in header: {', '.join(frame.columns)}")
+    frame = frame.rename(dict(zip(frame.columns, columns)))
+    missing = [c for c in feed.required if c not in columns]
+    if missing:
+        raise FileProblem(f"missing required column(s): {', '.join(missing)}")
+    raw = pl.struct(frame.columns).struct.json_encode()
+    return frame.select(
+        pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64).alias("__line"),
+        raw.alias("__raw"),
+        *[(pl.col(c) if c in columns else pl.lit(None, dtype=pl.String)).alias(c) for c in feed.columns],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifying a batch in SQL
+
+
+def _sql_list(values) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _normalized(feed: Feed) -> str:
+    exprs = []
+    for col in feed.columns:
+        text = f"nullif(trim({col}), '')"
+        if col in KEY_COLUMNS:
+            exprs.append(f"lower({text}) AS {col}")
+        elif col in BOOLEAN_COLUMNS:
+            exprs.append(
+                f"CASE WHEN lower({text}) IN ({_sql_list(BOOLEAN_TRUE)}) THEN true "
+                f"WHEN lower({text}) IN ({_sql_list(BOOLEAN_FALSE)}) THEN false END AS {col}"
+            )
+            exprs.append(f"{text} AS __{col}_text")
+        elif col == TIMESTAMP_COLUMN:
+            exprs.append(f"try_cast({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {col}")
+            exprs.append(f"{text} AS __{col}_text")
+        else:
+            exprs.append(f"{text} AS {col}")
+    return ",\n        ".join(exprs)
+
+
+def _allowed_values(feed: Feed, config: Config) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Column -> (reason code, accepted values), in reason-code order."""
+    if feed.name == "stage_outcomes":
+        return {
+            "role": ("unknown_role", tuple(config.roles)),
+            "stage": ("unknown_stage", config.stages),
+            "outcome": ("unknown_outcome", OUTCOMES),
+        }
+    return {
+        "stage": ("unknown_stage", config.stages),
+        "skill": ("unknown_skill", config.skills),
+        "recommendation": ("unknown_recommendation", RECOMMENDATIONS),
+    }
+
+
+def _quote(expr: str) -> str:
+    return f"'''' || {expr} || ''''"
+
+
+def _reason_sql(feed: Feed, config: Config) -> tuple[str, str]:
+    """CASE expressions for the first reason code that applies to a row, and its detail text."""
+    missing = " OR ".join(f"{c} IS NULL AND __{c}_text IS NULL" if c == TIMESTAMP_COLUMN else f"{c} IS NULL" for c in feed.required)
+    missing_detail = (
+        "'missing ' || concat_ws(', ', "
+        + ", ".join(
+            f"CASE WHEN {c} IS NULL{' AND __' + c + '_text IS NULL' if c == TIMESTAMP_COLUMN else ''} THEN '{c}' END"
+            for c in feed.required
+        )
+        + ")"
+    )
+    reasons = [("missing_required", missing, missing_detail)]
+    reasons.append(
+        ("bad_timestamp", f"{TIMESTAMP_COLUMN} IS NULL",
+         f"'occurred_at ' || {_quote('__occurred_at_text')} || ' is not an ISO-8601 timestamp'")
+    )
+    for col, (code, allowed) in _allowed_values(feed, config).items():
+        reasons.append(
+            (code, f"{col} NOT IN ({_sql_list(allowed)})",
+             f"'{col} ' || {_quote(col)} || ' is not one of: {', '.join(allowed)}'")
+        )
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN '{code}'" for code, cond, _ in reasons) + " END"
+    detail = "CASE " + " ".join(f"WHEN {cond} THEN {text}" for _, cond, text in reasons) + " END"
+    return reason, detail
+
+
+def _identity_sql(feed: Feed) -> tuple[str, str]:
+    """The record id (the given id, else a hash of the normalized required fields plus team) and a
+    hash of all normalized content, which tells an exact duplicate from a conflicting one."""
+
+    def field_text(col: str) -> str:
+        if col == TIMESTAMP_COLUMN:
+            return f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+        if col in BOOLEAN_COLUMNS:
+            return f"coalesce(CAST({col} AS VARCHAR), '')"
+        return f"coalesce({col}, '')"
+
+    id_fields = list(feed.required) + (["team"] if "team" in feed.optional else [])
+    record_id = (
+        f"coalesce({feed.id_column}, sha256(concat_ws(chr(31), {', '.join(field_text(c) for c in id_fields)})))"
+    )
+    content = f"sha256(concat_ws(chr(31), {', '.join(field_text(c) for c in (*feed.required, *feed.optional))}))"
+    return record_id, content
+
+
+def classify_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, config: Config) -> None:
+    """Classify every row of `batch_raw` into `batch_rows` with a status: accepted, duplicate or quarantined."""
+    record_table = RECORD_TABLES[feed.name]
+    reason, detail = _reason_sql(feed, config)
+    record_id, content_hash = _identity_sql(feed)
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE batch_rows AS
+        WITH normalized AS (
+            SELECT __file_order, __file, __line, __raw,
+                {_normalized(feed)}
+            FROM batch_raw
+        ),
+        checked AS (
+            SELECT *, {reason} AS reason, {detail} AS detail,
+                -- an invalid row keeps only the id it was sent with: a hash of invalid fields means nothing
+                CASE WHEN {reason} IS NULL THEN {record_id} ELSE {feed.id_column} END AS record_id,
+                {content_hash} AS content_hash
+            FROM normalized
+        ),
+        valid AS (
+            SELECT c.*,
+                row_number() OVER w AS nth_in_batch,
+                first_value(content_hash) OVER w AS first_hash,
+                first_value(__file) OVER w AS first_file,
+                first_value(__line) OVER w AS first_line
+            FROM checked c WHERE reason IS NULL
+            WINDOW w AS (PARTITION BY record_id ORDER BY __file_order, __line)
+        ),
+        decided AS (
+            SELECT v.* EXCLUDE (reason, detail),
+                CASE
+                    WHEN kept.record_id IS NOT NULL AND kept.content_hash = v.content_hash THEN 'duplicate'
+                    WHEN kept.record_id IS NOT NULL THEN 'quarantined'
+                    WHEN nth_in_batch = 1 THEN 'accepted'
+                    WHEN v.content_hash = first_hash THEN 'duplicate'
+                    ELSE 'quarantined'
+                END AS status,
+                CASE WHEN (kept.record_id IS NOT NULL AND kept.content_hash <> v.content_hash)
+                          OR (kept.record_id IS NULL AND nth_in_batch > 1 AND v.content_hash <> first_hash)
+                     THEN 'conflicting_duplicate' END AS reason,
+                CASE WHEN kept.record_id IS NOT NULL AND kept.content_hash <> v.content_hash
+                     THEN 'id ' || {_quote('v.record_id')} || ' was already ingested with different content (from '
+                          || kept.source_file || ' line ' || kept.source_line || ')'
+                     WHEN kept.record_id IS NULL AND nth_in_batch > 1 AND v.content_hash <> first_hash
+                     THEN 'id ' || {_quote('v.record_id')} || ' was read first with different content ('
+                          || first_file || ' line ' || first_line || ')' END AS detail
+            FROM valid v
+            LEFT JOIN {record_table} kept ON kept.record_id = v.record_id
+        )
+        SELECT * EXCLUDE (nth_in_batch, first_hash, first_file, first_line) FROM decided
+        UNION ALL BY NAME
+        SELECT *, 'quarantined' AS status FROM checked WHERE reason IS NOT NULL
+        """
+    )
+    # A quarantined row already in quarantine (the same raw values for the same reason, e.g. an
+    # overwritten export read again) is a duplicate, not a second quarantined row.
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE batch_rows AS
+        WITH hashed AS (
+            SELECT *, CASE WHEN status = 'quarantined' THEN sha256('{feed.name}' || chr(31) || reason || chr(31) || __raw) END AS raw_hash
+            FROM batch_rows
+        )
+        SELECT h.* REPLACE (
+            CASE WHEN h.status = 'quarantined' AND (q.raw_hash IS NOT NULL OR row_number() OVER (
+                    PARTITION BY h.raw_hash ORDER BY h.__file_order, h.__line) > 1)
+                 THEN 'duplicate' ELSE h.status END AS status)
+        FROM hashed h
+        LEFT JOIN quarantined_rows q ON q.feed = '{feed.name}' AND q.raw_hash = h.raw_hash
+        """
+    )
+
+
+def _store_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, batch_id: str, now: datetime) -> None:
+    record_table = RECORD_TABLES[feed.name]
+    columns = [c for c in feed.columns if c != feed.id_column]
+    conn.execute(
+        f"""
+        INSERT INTO {record_table} (record_id, {', '.join(columns)}, content_hash, source_file, source_line, batch_id, ingested_at)
+        SELECT record_id, {', '.join(columns)}, content_hash, __file, __line, ?, ?
+        FROM batch_rows WHERE status = 'accepted'
+        ORDER BY __file_order, __line
+        """,
+        [batch_id, now],
+    )
+    conn.execute(
+        """
+        INSERT INTO quarantined_rows
+        SELECT ?, __file, __line, reason, detail, record_id, __raw, raw_hash, ?, ?
+        FROM batch_rows WHERE status = 'quarantined'
+        ORDER BY __file_order, __line
+        """,
+        [feed.name, batch_id, now],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One feed, end to end
+
+
+def _known_files(conn: duckdb.DuckDBPyConnection, feed: str) -> tuple[dict, set, set]:
+    """(path -> (size, mtime, hash) of its latest version, hashes ingested, (path, hash) pairs seen)."""
+    rows = conn.execute(
+        "SELECT path, size_bytes, modified_at, content_hash, status FROM landing_files WHERE feed = ? ORDER BY processed_at",
+        [feed],
+    ).fetchall()
+    latest = {path: (size, mtime, digest) for path, size, mtime, digest, _ in rows}
+    ingested = {digest for _, _, _, digest, status in rows if status in ("ingested", "already_ingested")}
+    seen = {(path, digest) for path, _, _, digest, _ in rows}
+    return latest, ingested, seen
+
+
+def _mtime(path: Path) -> tuple[int, datetime]:
+    st = path.stat()
+    return st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
+
+
+BATCH_RAW_DDL = "CREATE OR REPLACE TEMP TABLE batch_raw (__file_order INTEGER, __file VARCHAR, __line BIGINT, __raw VARCHAR, {})"
+
+
+def ingest_feed(
+    conn: duckdb.DuckDBPyConnection,
+    feed_dir: Path,
+    feed: Feed,
+    config: Config,
+    batch_id: str,
+    progress: Progress | None = None,
+) -> FeedResult:
+    """Ingest every new or changed file under the feed folder."""
+    return ingest_files(conn, discover(feed_dir), feed, config, batch_id, progress)
+
+
+def ingest_files(
+    conn: duckdb.DuckDBPyConnection,
+    files: list[tuple[str, Path]],
+    feed: Feed,
+    config: Config,
+    batch_id: str,
+    progress: Progress | None = None,
+) -> FeedResult:
+    """Ingest the new and changed ones of `files` ((relative path, path) in reading order) in one
+    transaction, so a killed run leaves no partial batch behind."""
+    say = progress or (lambda _msg: None)
+    result = FeedResult(feed.name)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    latest, ingested_hashes, seen = _known_files(conn, feed.name)
+    conn.execute(BATCH_RAW_DDL.format(", ".join(f"{c} VARCHAR" for c in feed.columns)))
+    to_record: list[tuple[FileResult, str, int, datetime]] = []
+    batch_files: dict[str, FileResult] = {}
+    for order, (rel, path) in enumerate(files):
+        size, mtime = _mtime(path)
+        known = latest.get(rel)
+        if known and known[0] == size and known[1] == mtime:
+            digest = known[2]  # untouched since we hashed it
+        else:
+            digest = file_sha256(path)
+        if (rel, digest) in seen:
+            if known and known[1] != mtime:  # touched, same content: remember the new mtime, read nothing
+                conn.execute(
+                    "UPDATE landing_files SET modified_at = ? WHERE feed = ? AND path = ? AND content_hash = ?",
+                    [mtime, feed.name, rel, digest],
+                )
+            result.files.append(FileResult(feed.name, rel, "unchanged"))
+            continue
+        if digest in ingested_hashes:
+            # The same content under another name (a renamed or copied export): nothing new to read.
+            file_result = FileResult(feed.name, rel, "already_ingested")
+            result.files.append(file_result)
+            to_record.append((file_result, digest, size, mtime))
+            continue
+        try:
+            frame = read_landing_file(path, rel, feed)
+        except FileProblem as problem:
+            file_result = FileResult(feed.name, rel, "rejected", problem=str(problem))
+            say(f"{feed.name}: {rel}: rejected: {problem}")
+        else:
+            conn.register("landing_frame", frame)
+            conn.execute(
+                "INSERT INTO batch_raw SELECT ?, ?, * FROM landing_frame", [order, rel]
+            )
+            conn.unregister("landing_frame")
+            file_result = FileResult(feed.name, rel, "ingested", rows_read=frame.height)
+            batch_files[rel] = file_result
+            say(f"{feed.name}: {rel}: read {frame.height:,} rows")
+        if file_result.status == "ingested":
+            ingested_hashes.add(digest)
+        seen.add((rel, digest))
+        result.files.append(file_result)
+        to_record.append((file_result, digest, size, mtime))
+
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        if batch_files:
+            classify_batch(conn, feed, config)
+            _store_batch(conn, feed, batch_id, now)
+            counts = conn.execute(
+                "SELECT __file, status, count(*) FROM batch_rows GROUP BY ALL"
+            ).fetchall()
+            for rel, status, n in counts:
+                setattr(batch_files[rel], {"accepted": "rows_accepted", "duplicate": "rows_duplicate",
+                                           "quarantined": "rows_quarantined"}[status], n)
+            if "requires_travel" in feed.columns:
+                for rel, n, line, value in conn.execute(
+                    "SELECT __file, count(*), min(__line), arg_min(__requires_travel_text, __line) FROM batch_rows "
+                    "WHERE status = 'accepted' AND requires_travel IS NULL AND __requires_travel_text IS NOT NULL GROUP BY ALL"
+                ).fetchall():
+                    batch_files[rel].warning = (
+                        f"{n} row(s) with an unreadable requires_travel, kept as unknown (first: line {line}, {value!r})"
+                    )
+            result.quarantined_by_reason = dict(
+                conn.execute(
+                    "SELECT reason, count(*) FROM batch_rows WHERE status = 'quarantined' GROUP BY reason ORDER BY reason"
+                ).fetchall()
+            )
+        if to_record:
+            conn.executemany(
+                "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (feed.name, f.path, digest, size, mtime, f.status, f.problem or f.warning, f.rows_read,
+                     f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now)
+                    for f, digest, size, mtime in to_record
+                ],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.execute("DROP TABLE IF EXISTS batch_raw")
+        conn.execute("DROP TABLE IF EXISTS batch_rows")
+    return result

@@ -1,0 +1,58 @@
+"""Where funnel works: FUNNEL_HOME and the paths inside it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+@dataclass(frozen=True)
+class FunnelHome:
+    """The folder the pipeline works in (FUNNEL_HOME, default ./data)."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, override: str | os.PathLike | None = None) -> "FunnelHome":
+        raw = override if override is not None else os.environ.get("FUNNEL_HOME", "data")
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    def feed_dir(self, feed: str) -> Path:
+        return self.landing / feed
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def working_db(self) -> Path:
+        """The pipeline's own database. Only the pipeline opens it."""
+        return self.warehouse_dir / "pipeline.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        """The database analysts open, replaced atomically on every publish."""
+        return self.warehouse_dir / "funnel.duckdb"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "funnel.yaml"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else self.root / ".dagster"
+
+    def ensure(self) -> None:
+        from funnel.contract import FEEDS
+
+        for feed in FEEDS:
+            self.feed_dir(feed).mkdir(parents=True, exist_ok=True)
+        self.warehouse_dir.mkdir(parents=True, exist_ok=True)
+
+
+class FunnelError(Exception):
+    """An error the user can act on; the CLI prints it as one line, without a traceback."""

@@ -1,0 +1,131 @@
+"""The pipeline's working DuckDB database: connections and the tables ingestion writes."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from funnel.config import Config
+
+# Tables are created if missing and never dropped: ingestion only ever adds rows.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS landing_files (
+    feed              VARCHAR NOT NULL,   -- stage_outcomes | interviews
+    path              VARCHAR NOT NULL,   -- relative to the feed folder, '/'-separated
+    content_hash      VARCHAR NOT NULL,   -- sha256 of the file's bytes
+    size_bytes        BIGINT  NOT NULL,
+    modified_at       TIMESTAMP,          -- file mtime, UTC; used only to skip re-hashing untouched files
+    status            VARCHAR NOT NULL,   -- ingested | already_ingested (same content under another name) | rejected
+    problem           VARCHAR,            -- why the file was rejected, or a warning about some of its rows
+    rows_read         BIGINT NOT NULL DEFAULT 0,
+    rows_accepted     BIGINT NOT NULL DEFAULT 0,
+    rows_duplicate    BIGINT NOT NULL DEFAULT 0,  -- exact duplicates of records already accepted
+    rows_quarantined  BIGINT NOT NULL DEFAULT 0,
+    batch_id          VARCHAR NOT NULL,   -- the Dagster run that processed it
+    processed_at      TIMESTAMP NOT NULL,
+    PRIMARY KEY (feed, path, content_hash)
+);
+
+CREATE TABLE IF NOT EXISTS stage_outcome_records (
+    record_id       VARCHAR PRIMARY KEY,  -- event_id, or a hash of the normalized required fields plus team
+    application_id  VARCHAR NOT NULL,
+    candidate_id    VARCHAR NOT NULL,
+    role            VARCHAR NOT NULL,
+    stage           VARCHAR NOT NULL,
+    outcome         VARCHAR NOT NULL,
+    occurred_at     TIMESTAMP NOT NULL,   -- UTC
+    team            VARCHAR,
+    source          VARCHAR,
+    level           VARCHAR,
+    requires_travel BOOLEAN,
+    content_hash    VARCHAR NOT NULL,     -- hash of the normalized content, to tell exact from conflicting duplicates
+    source_file     VARCHAR NOT NULL,
+    source_line     BIGINT  NOT NULL,
+    batch_id        VARCHAR NOT NULL,
+    ingested_at     TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS interview_records (
+    record_id       VARCHAR PRIMARY KEY,  -- interview_id, or a hash of the normalized required fields
+    application_id  VARCHAR NOT NULL,
+    stage           VARCHAR NOT NULL,
+    interviewer_id  VARCHAR NOT NULL,
+    skill           VARCHAR NOT NULL,
+    recommendation  VARCHAR NOT NULL,
+    occurred_at     TIMESTAMP NOT NULL,   -- UTC
+    content_hash    VARCHAR NOT NULL,
+    source_file     VARCHAR NOT NULL,
+    source_line     BIGINT  NOT NULL,
+    batch_id        VARCHAR NOT NULL,
+    ingested_at     TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS quarantined_rows (
+    feed            VARCHAR NOT NULL,
+    source_file     VARCHAR NOT NULL,
+    source_line     BIGINT  NOT NULL,
+    reason          VARCHAR NOT NULL,     -- one reason code, the first that applies
+    detail          VARCHAR NOT NULL,     -- human-readable: which column, which value
+    record_id       VARCHAR,              -- the id the row would have had, when it could be computed
+    raw_values      JSON    NOT NULL,     -- the row exactly as read, every column as text
+    raw_hash        VARCHAR NOT NULL,     -- identity of (raw values, reason): a re-read row is not quarantined twice
+    batch_id        VARCHAR NOT NULL,
+    quarantined_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (feed, raw_hash)
+);
+"""
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads and writes timestamps in UTC."""
+    conn = duckdb.connect(str(path), read_only=read_only)
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(SCHEMA)
+
+
+def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """The active configuration as tables, so SQL can join on stage order, pipelines and skills."""
+    conn.execute("CREATE OR REPLACE TABLE config_stages (stage VARCHAR PRIMARY KEY, stage_order INTEGER NOT NULL)")
+    conn.executemany("INSERT INTO config_stages VALUES (?, ?)", [(s, i + 1) for i, s in enumerate(config.stages)])
+    conn.execute(
+        "CREATE OR REPLACE TABLE config_role_stages (role VARCHAR NOT NULL, stage VARCHAR NOT NULL,"
+        " pipeline_order INTEGER NOT NULL, stage_order INTEGER NOT NULL, PRIMARY KEY (role, stage))"
+    )
+    conn.executemany(
+        "INSERT INTO config_role_stages VALUES (?, ?, ?, ?)",
+        [
+            (role.name, stage, i + 1, config.stage_order(stage))
+            for role in config.roles.values()
+            for i, stage in enumerate(role.pipeline)
+        ],
+    )
+    conn.execute(
+        "CREATE OR REPLACE TABLE config_role_skills (role VARCHAR NOT NULL, skill VARCHAR NOT NULL, PRIMARY KEY (role, skill))"
+    )
+    rows = [(role.name, skill) for role in config.roles.values() for skill in role.onsite_skills]
+    if rows:
+        conn.executemany("INSERT INTO config_role_skills VALUES (?, ?)", rows)
+    conn.execute("CREATE OR REPLACE TABLE config_skills (skill VARCHAR PRIMARY KEY)")
+    conn.executemany("INSERT INTO config_skills VALUES (?)", [(s,) for s in config.skills])
+    conn.execute(
+        "CREATE OR REPLACE TABLE config_settings AS SELECT ?::INTEGER AS team_matching_stall_days",
+        [config.team_matching_stall_days],
+    )
+
+
+@contextmanager
+def open_working(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    try:
+        create_schema(conn)
+        yield conn
+    finally:
+        conn.close()
