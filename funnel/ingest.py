@@ -10,6 +10,7 @@ same landing folder adds nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -111,6 +112,23 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(columns)
 
 
+def _json_keys(path: Path) -> list[str]:
+    """Every key of a JSON Lines file, in order of first appearance."""
+    keys: dict[str, None] = {}
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise FileProblem(f"cannot be read as JSON Lines: line {number}: {getattr(exc, 'msg', exc)}") from None
+            if not isinstance(record, dict):
+                raise FileProblem(f"cannot be read as JSON Lines: line {number} is not a JSON object")
+            keys.update(dict.fromkeys(record))
+    return list(keys)
+
+
 def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
     """The file's rows as text, with `__line` (CSV: the line in the file; JSON Lines: the record's
     position counting non-blank lines; Parquet: the row number, from 1) and `__raw` (the row's
@@ -136,13 +154,23 @@ def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
             frame = _as_text(pl.read_parquet(path))
             first_line = 1
         else:
-            frame = _as_text(pl.read_ndjson(path, infer_schema_length=None))
+            try:
+                frame = pl.read_ndjson(path, infer_schema_length=None)
+            except Exception:
+                # A key whose values have no common type (true in one row, 1 in another): every key as text.
+                frame = pl.read_ndjson(path, schema=dict.fromkeys(_json_keys(path), pl.String))
+            frame = _as_text(frame)
             first_line = 1
     except FileProblem:
         raise
     except Exception as exc:  # polars raises many kinds; the message is what the user needs
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FileProblem(f"cannot be read as {fmt.upper() if fmt != 'jsonl' else 'JSON Lines'}: {message}") from None
+    lines = pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64, eager=True)
+    if fmt == "csv":
+        # polars reads a blank line as a row of nulls: it is not a row. Line numbers stay those of the file.
+        keep = ~frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
+        frame, lines = frame.filter(keep), lines.filter(keep)
     if frame.height == 0:
         raise FileProblem("empty: no data rows")
     columns = [c.strip().lower() for c in frame.columns]
@@ -154,7 +182,7 @@ def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
         raise FileProblem(f"missing required column(s): {', '.join(missing)}")
     raw = pl.struct(frame.columns).struct.json_encode()
     return frame.select(
-        pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64).alias("__line"),
+        pl.lit(lines).alias("__line"),
         raw.alias("__raw"),
         *[(pl.col(c) if c in columns else pl.lit(None, dtype=pl.String)).alias(c) for c in feed.columns],
     )
@@ -181,7 +209,10 @@ def _normalized(feed: Feed) -> str:
             )
             exprs.append(f"{text} AS __{col}_text")
         elif col == TIMESTAMP_COLUMN:
-            exprs.append(f"try_cast({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {col}")
+            # Only text starting with a digit: DuckDB also casts 'infinity', '-infinity' and 'epoch'.
+            exprs.append(
+                f"try_cast(CASE WHEN {text} GLOB '[0-9]*' THEN {text} END AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {col}"
+            )
             exprs.append(f"{text} AS __{col}_text")
         else:
             exprs.append(f"{text} AS {col}")
@@ -226,7 +257,7 @@ def _reason_sql(feed: Feed, config: Config) -> tuple[str, str]:
     for col, (code, allowed) in _allowed_values(feed, config).items():
         reasons.append(
             (code, f"{col} NOT IN ({_sql_list(allowed)})",
-             f"'{col} ' || {_quote(col)} || ' is not one of: {', '.join(allowed)}'")
+             f"'{col} ' || {_quote(col)} || ' is not one of: {', '.join(allowed).replace(chr(39), chr(39) * 2)}'")
         )
     reason = "CASE " + " ".join(f"WHEN {cond} THEN '{code}'" for code, cond, _ in reasons) + " END"
     detail = "CASE " + " ".join(f"WHEN {cond} THEN {text}" for _, cond, text in reasons) + " END"
@@ -403,12 +434,19 @@ def ingest_files(
     to_record: list[tuple[FileResult, str, int, datetime]] = []
     batch_files: dict[str, FileResult] = {}
     for order, (rel, path) in enumerate(files):
-        size, mtime = _mtime(path)
-        known = latest.get(rel)
-        if known and known[0] == size and known[1] == mtime:
-            digest = known[2]  # untouched since we hashed it
-        else:
-            digest = file_sha256(path)
+        try:
+            size, mtime = _mtime(path)
+            known = latest.get(rel)
+            if known and known[0] == size and known[1] == mtime:
+                digest = known[2]  # untouched since we hashed it
+            else:
+                digest = file_sha256(path)
+        except OSError as exc:
+            # Unreadable (permissions, vanished): reported, not recorded (it has no content hash), read next run.
+            problem = f"cannot be read: {exc.strerror or exc}"
+            result.files.append(FileResult(feed.name, rel, "rejected", problem=problem))
+            say(f"{feed.name}: {rel}: rejected: {problem}")
+            continue
         if (rel, digest) in seen:
             if known and known[1] != mtime:  # touched, same content: remember the new mtime, read nothing
                 conn.execute(

@@ -77,10 +77,10 @@ def publish(
         conn.execute(f"COMMENT ON COLUMN publish_log.{name} IS {_quote_literal(description)}")
     row_counts = {t: conn.execute(f"SELECT count(*) FROM main.{t}").fetchone()[0] for t in tables}
     landing = conn.execute(
-        "SELECT coalesce(json_group_array(json_object('feed', feed, 'path', path, 'content_hash', content_hash)"
-        " ORDER BY feed, path, content_hash), '[]')"
+        "SELECT coalesce(to_json(list({'feed': feed, 'path': path, 'content_hash': content_hash}"
+        " ORDER BY feed, path, content_hash)), '[]')"
         " FROM landing_files WHERE status IN ('ingested', 'already_ingested')"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     published_db.parent.mkdir(parents=True, exist_ok=True)
     with publish_lock(published_db):
         staging = published_db.with_name(f".{published_db.name}.{run_id}.building")

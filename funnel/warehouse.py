@@ -113,7 +113,8 @@ def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None
     if rows:
         conn.executemany("INSERT INTO config_role_skills VALUES (?, ?)", rows)
     conn.execute("CREATE OR REPLACE TABLE config_skills (skill VARCHAR PRIMARY KEY)")
-    conn.executemany("INSERT INTO config_skills VALUES (?)", [(s,) for s in config.skills])
+    if config.skills:
+        conn.executemany("INSERT INTO config_skills VALUES (?)", [(s,) for s in config.skills])
     conn.execute(
         "CREATE OR REPLACE TABLE config_settings AS SELECT ?::INTEGER AS team_matching_stall_days",
         [config.team_matching_stall_days],

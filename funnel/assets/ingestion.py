@@ -1,7 +1,5 @@
 """Ingestion assets: the active configuration, and the two landing feeds as typed records."""
 
-from __future__ import annotations
-
 import logging
 
 import dagster as dg

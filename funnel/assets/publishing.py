@@ -1,7 +1,5 @@
 """The publish asset: the marts, copied into the database analysts open, swapped in atomically."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from funnel.assets.ingestion import say

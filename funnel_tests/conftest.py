@@ -1,0 +1,48 @@
+"""Shared fixtures: the default config, an empty working database, and writers for landing files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from funnel.config import Config, default_config
+from funnel.warehouse import connect, create_schema
+
+STAGE_COLUMNS = ["event_id", "application_id", "candidate_id", "role", "stage", "outcome", "occurred_at",
+                 "team", "source", "level", "requires_travel"]
+INTERVIEW_COLUMNS = ["interview_id", "application_id", "stage", "interviewer_id", "skill", "recommendation", "occurred_at"]
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return default_config()
+
+
+@pytest.fixture
+def conn():
+    """An empty working database, in memory, with the ingestion tables."""
+    connection = connect(":memory:")
+    create_schema(connection)
+    yield connection
+    connection.close()
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """A CSV with a header row; None is written as an empty field."""
+    columns = columns or list(rows[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

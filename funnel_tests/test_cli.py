@@ -1,0 +1,145 @@
+"""The `funnel` command end to end, in a fresh FUNNEL_HOME, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from funnel.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def funnel(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """The installed console script in a subprocess: its own environment, exit status and output."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FUNNEL_HOME", "DAGSTER_HOME")}
+    return subprocess.run(
+        [sys.executable, "-m", "funnel.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    generated = funnel(home, "generate", "--applications", "300", "--seed", "3")
+    assert generated.returncode == 0, generated.stderr
+    first = funnel(home, "run")
+    assert first.returncode == 0, first.stderr
+    home.joinpath("first_run.txt").write_text(first.stdout)
+    return home
+
+
+def test_run_ingests_publishes_and_records_the_run_in_the_instance(demo_home: Path):
+    summary = demo_home.joinpath("first_run.txt").read_text()
+    assert "succeeded" in summary
+    assert str(demo_home / "warehouse" / "funnel.duckdb") in summary
+    working = duckdb.connect(str(demo_home / "warehouse" / "pipeline.duckdb"), read_only=True)
+    records = working.execute("SELECT count(*) FROM stage_outcome_records").fetchone()[0]
+    quarantined = working.execute("SELECT count(*) FROM quarantined_rows").fetchone()[0]
+    working.close()
+    assert records > 1000
+    assert quarantined > 0
+    assert f"{records:,} stage outcome records" in summary
+    published = duckdb.connect(str(demo_home / "warehouse" / "funnel.duckdb"), read_only=True)
+    tables = {row[0] for row in published.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    log = published.execute("SELECT count(*), any_value(run_id) FROM publish_log").fetchone()
+    published.close()
+    assert {"publish_log", "quarantine_summary", "stage_pass_rates"} <= tables
+    # raw, candidate-level tables never reach analysts
+    assert not tables & {"stage_outcome_records", "interview_records", "quarantined_rows"}
+    assert log[0] == 1
+    # the run is in the shared Dagster instance under FUNNEL_HOME/.dagster, so the UI lists it
+    with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(demo_home / ".dagster"))) as instance:
+        runs = instance.get_run_records()
+    assert [r.dagster_run.run_id for r in runs] == [log[1]]
+    assert runs[0].dagster_run.job_name == "funnel_job"
+
+
+def test_second_run_over_the_same_files_adds_nothing(demo_home: Path):
+    working_db = demo_home / "warehouse" / "pipeline.duckdb"
+    before = duckdb.connect(str(working_db), read_only=True)
+    counts_before = before.execute(
+        "SELECT (SELECT count(*) FROM stage_outcome_records), (SELECT count(*) FROM interview_records),"
+        " (SELECT count(*) FROM quarantined_rows)"
+    ).fetchone()
+    before.close()
+    again = funnel(demo_home, "run")
+    assert again.returncode == 0, again.stderr
+    assert "0 file(s) read, 0 rejected; 0 rows ingested" in again.stdout
+    after = duckdb.connect(str(working_db), read_only=True)
+    counts_after = after.execute(
+        "SELECT (SELECT count(*) FROM stage_outcome_records), (SELECT count(*) FROM interview_records),"
+        " (SELECT count(*) FROM quarantined_rows)"
+    ).fetchone()
+    after.close()
+    assert counts_after == counts_before
+
+
+def test_config_error_is_one_line_naming_file_and_key(tmp_path: Path):
+    (tmp_path / "funnel.yaml").write_text(
+        "stages: [a, b]\nroles:\n  r:\n    pipeline: [b, a]\n"
+    )
+    result = funnel(tmp_path, "run")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"funnel: {tmp_path / 'funnel.yaml'}: roles.r.pipeline: 'a' comes before 'b' in the stage catalog; list stages in catalog order"]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_config_prints_the_default_when_home_has_none(tmp_path: Path, capsys):
+    assert main(["--home", str(tmp_path), "config"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# active configuration: <default config>\n")
+    assert "research_scientist:\n    pipeline: [application_review, recruiter_screen, take_home, onsite, hiring_committee, offer]" in out
+
+
+def test_config_prints_funnel_yaml_when_present(tmp_path: Path, capsys):
+    (tmp_path / "funnel.yaml").write_text(
+        "stages: [screen, onsite, offer]\nroles:\n  swe:\n    pipeline: [screen, onsite, offer]\n    onsite_skills: [coding]\n"
+    )
+    assert main(["--home", str(tmp_path), "config"]) == 0
+    out = capsys.readouterr().out
+    assert f"# active configuration: {tmp_path / 'funnel.yaml'}" in out
+    assert "swe:\n    pipeline: [screen, onsite, offer]\n    onsite_skills: [coding]" in out
+    assert "team_matching_stall_days: 56" in out
+
+
+def test_validate_exit_status_and_lines(tmp_path: Path, capsys):
+    feed = tmp_path / "stage_outcomes"
+    feed.mkdir()
+    (feed / "a.csv").write_text(
+        "application_id,candidate_id,role,stage,outcome,occurred_at\n"
+        "a1,c1,ml_engineer,onsite,passed,2025-01-01T10:00:00+02:00\n"
+        "a2,c2,ml_engineer,onsite,pased,2025-01-01T10:00:00Z\n"
+    )
+    assert main(["validate", str(feed)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{feed / 'a.csv'}:3: unknown_outcome: outcome 'pased'")
+    assert out[-1] == "checked 1 file(s), 2 rows: 1 problem(s)"
+    (feed / "a.csv").write_text(
+        "application_id,candidate_id,role,stage,outcome,occurred_at\na1,c1,ml_engineer,onsite,passed,2025-01-01\n"
+    )
+    assert main(["validate", str(feed)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "checked 1 file(s), 1 rows: no problems"
+
+
+def test_generate_refuses_a_non_empty_landing_unless_asked(tmp_path: Path, capsys):
+    (tmp_path / "landing" / "stage_outcomes").mkdir(parents=True)
+    (tmp_path / "landing" / "stage_outcomes" / "mine.csv").write_text("x\n")
+    assert main(["--home", str(tmp_path), "generate", "--applications", "10"]) == 2
+    assert "already has 1 file(s); use --force" in capsys.readouterr().err
+    assert main(["--home", str(tmp_path), "generate", "--applications", "10", "--if-empty"]) == 0
+    assert "left as it is" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "landing").rglob("*") if p.is_file()) == ["mine.csv"]
