@@ -41,6 +41,18 @@ def _error_message(error) -> str:
     return message[message.index(prefix) + len(prefix):] if prefix in message else message
 
 
+def _describe_check(evaluation) -> str:
+    """`asset:check: what it found`, from the check's description and its numeric metadata."""
+    found = []
+    for key, value in (evaluation.metadata or {}).items():
+        raw = getattr(value, "value", value)
+        if isinstance(raw, (int, float, str)) and not isinstance(raw, bool) and len(str(raw)) <= 80:
+            found.append(f"{key}={raw}")
+    name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+    description = (evaluation.description or "").strip()
+    return name + (f": {description}" if description else "") + (f" ({', '.join(found)})" if found else "")
+
+
 def cmd_run(args: argparse.Namespace, home: FunnelHome) -> int:
     from funnel.config import load_config
 
@@ -58,10 +70,15 @@ def cmd_run(args: argparse.Namespace, home: FunnelHome) -> int:
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            level = "failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
+            print(f"funnel: check {level}: {_describe_check(evaluation)}", file=sys.stderr)
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        for event in failures:
-            print(f"funnel: step {event.step_key} failed: {_error_message(event.step_failure_data.error)}", file=sys.stderr)
+        for event in result.all_events:
+            if event.is_step_failure:
+                message = _error_message(event.step_failure_data.error)
+                print(f"funnel: step {event.step_key} failed: {message}", file=sys.stderr)
         print(f"funnel: run {result.run_id} failed; the published database was left as it was.", file=sys.stderr)
         return 1
     _print_run_summary(home, result.run_id)

@@ -83,8 +83,10 @@ def publish(
     ).fetchall()[0][0]
     published_db.parent.mkdir(parents=True, exist_ok=True)
     with publish_lock(published_db):
+        # A file left half-built by a killed run is never published: remove it.
+        for stale in published_db.parent.glob(f".{published_db.name}.*.building"):
+            stale.unlink()
         staging = published_db.with_name(f".{published_db.name}.{run_id}.building")
-        staging.unlink(missing_ok=True)
         conn.execute(f"ATTACH {_quote_literal(str(staging))} AS next_publish")
         try:
             # DuckDB writes one database per transaction: each table is copied on its own, and the

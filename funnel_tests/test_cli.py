@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef
 import duckdb
 import pytest
 
@@ -37,6 +39,7 @@ def demo_home(tmp_path_factory) -> Path:
     first = funnel(home, "run")
     assert first.returncode == 0, first.stderr
     home.joinpath("first_run.txt").write_text(first.stdout)
+    home.joinpath("generated.txt").write_text(generated.stdout)
     return home
 
 
@@ -45,11 +48,19 @@ def test_run_ingests_publishes_and_records_the_run_in_the_instance(demo_home: Pa
     assert "succeeded" in summary
     assert str(demo_home / "warehouse" / "funnel.duckdb") in summary
     working = duckdb.connect(str(demo_home / "warehouse" / "pipeline.duckdb"), read_only=True)
-    records = working.execute("SELECT count(*) FROM stage_outcome_records").fetchone()[0]
-    quarantined = working.execute("SELECT count(*) FROM quarantined_rows").fetchone()[0]
+    records = working.execute("SELECT count(*) FROM stage_outcome_records").fetchall()[0][0]
+    quarantined = working.execute("SELECT count(*) FROM quarantined_rows").fetchall()[0][0]
+    read, accepted, duplicates, rejected = working.execute(
+        "SELECT sum(rows_read), sum(rows_accepted), sum(rows_duplicate), count(*) FILTER (status = 'rejected')"
+        " FROM landing_files WHERE feed = 'stage_outcomes'"
+    ).fetchall()[0]
     working.close()
-    assert records > 1000
-    assert quarantined > 0
+    generated = re.search(r"([\d,]+) stage events", demo_home.joinpath("generated.txt").read_text()).group(1)
+    # every generated row was read, and ended accepted, dropped as a duplicate, or quarantined
+    assert read == int(generated.replace(",", ""))
+    assert rejected == 0
+    assert records == accepted > 500
+    assert duplicates > 0 and quarantined > 0
     assert f"{records:,} stage outcome records" in summary
     published = duckdb.connect(str(demo_home / "warehouse" / "funnel.duckdb"), read_only=True)
     tables = {row[0] for row in published.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -60,7 +71,7 @@ def test_run_ingests_publishes_and_records_the_run_in_the_instance(demo_home: Pa
     assert not tables & {"stage_outcome_records", "interview_records", "quarantined_rows"}
     assert log[0] == 1
     # the run is in the shared Dagster instance under FUNNEL_HOME/.dagster, so the UI lists it
-    with dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(demo_home / ".dagster"))) as instance:
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(demo_home / ".dagster"))) as instance:
         runs = instance.get_run_records()
     assert [r.dagster_run.run_id for r in runs] == [log[1]]
     assert runs[0].dagster_run.job_name == "funnel_job"
