@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 import traceback
 from pathlib import Path
@@ -41,6 +42,33 @@ def _error_message(error) -> str:
     return message[message.index(prefix) + len(prefix):] if prefix in message else message
 
 
+PID_TAG, HOST_TAG = "funnel/pid", "funnel/host"
+
+
+def _fail_abandoned_runs(instance) -> None:
+    """A CLI run killed mid-way (SIGKILL, power loss) stays STARTED in the instance forever, and
+    would hold the UI's run queue. Mark those whose process is gone as failed."""
+    import dagster as dg
+
+    started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]))
+    for run in started:
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid is None or host != socket.gethostname() or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, message=f"process {pid} ended without finishing the run (killed?)")
+        print(f"funnel: marked abandoned run {run.run_id} as failed (its process {pid} is gone)", file=sys.stderr)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _describe_check(evaluation) -> str:
     """`asset:check: what it found`, from the check's description and its numeric metadata."""
     found = []
@@ -65,9 +93,11 @@ def cmd_run(args: argparse.Namespace, home: FunnelHome) -> int:
 
     job = defs.resolve_job_def("funnel_job")
     with dg.DagsterInstance.get() as instance:
+        _fail_abandoned_runs(instance)
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
+            tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     for evaluation in result.get_asset_check_evaluations():

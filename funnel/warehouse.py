@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -9,6 +11,8 @@ from typing import Iterator
 import duckdb
 
 from funnel.config import Config
+
+log = logging.getLogger("funnel")
 
 # Tables are created if missing and never dropped: ingestion only ever adds rows.
 SCHEMA = """
@@ -122,11 +126,29 @@ def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None
 
 
 @contextmanager
+def working_lock(path: Path) -> Iterator[None]:
+    """Serialize every process that opens the working database (CLI runs, UI runs, a second
+    `funnel run`): they wait their turn instead of failing on DuckDB's file lock. The kernel
+    releases the lock when its holder dies, so a killed run never leaves it held."""
+    with path.with_name(f".{path.name}.lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another run to release %s", path)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
 def open_working(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    try:
-        create_schema(conn)
-        yield conn
-    finally:
-        conn.close()
+    with working_lock(path):
+        conn = connect(path)
+        try:
+            create_schema(conn)
+            yield conn
+        finally:
+            conn.close()

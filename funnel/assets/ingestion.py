@@ -1,15 +1,12 @@
 """Ingestion assets: the active configuration, and the two landing feeds as typed records."""
 
-import logging
-
 import dagster as dg
 
+from funnel.assets.progress import say
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES, Feed
 from funnel.ingest import RECORD_TABLES, FeedResult, ingest_feed
 from funnel.resources import FunnelWarehouse
 from funnel.warehouse import write_config_tables
-
-log = logging.getLogger("funnel")
 
 RECORD_COLUMNS = {
     "record_id": "The record's id: the file's event_id/interview_id, or a sha256 of its normalized required fields (plus team).",
@@ -32,12 +29,6 @@ RECORD_COLUMNS = {
     "batch_id": "The Dagster run that ingested it.",
     "ingested_at": "When it was ingested (UTC).",
 }
-
-
-def say(context: dg.AssetExecutionContext, message: str) -> None:
-    """Progress for both audiences: the run's event log in the UI, and the CLI's terminal."""
-    context.log.info(message)
-    log.info(message)
 
 
 @dg.asset(

@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 import yaml
 
+from funnel.assets.progress import say
 from funnel.config import Config
 from funnel.metrics import create_sql_macros
 from funnel.resources import FunnelWarehouse
@@ -28,8 +29,6 @@ from funnel.warehouse import create_schema, write_config_tables
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "intermediate", "marts")
 PREVIEW_ROWS = 10
-# Dagster concurrency pool shared by everything that writes the working DuckDB database.
-WAREHOUSE_POOL = "funnel_warehouse"
 
 # Tables written outside these models, mapped to the Dagster assets that write them.
 SOURCE_ASSETS: dict[str, tuple[str, ...]] = {
@@ -252,14 +251,12 @@ def _make_asset(model: Model) -> dg.AssetsDefinition:
         description=model.description,
         deps=[dg.AssetKey(key) for key in model.asset_deps],
         tags={"funnel/published": "true"} if model.name in PUBLISHED_MARTS else None,
-        # One writer at a time on the working DuckDB file: limit this pool to 1 in the instance.
-        pool=WAREHOUSE_POOL,
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
             build_model(conn, model)
             metadata = materialize_metadata(conn, model)
-        context.log.info(f"built {model.name}: {metadata['dagster/row_count'].value} rows")
+        say(context, f"built {model.name}: {metadata['dagster/row_count'].value:,} rows")
         return dg.MaterializeResult(metadata=metadata)
 
     return _asset

@@ -4,7 +4,7 @@ from datetime import timezone
 
 import dagster as dg
 
-from funnel.assets.ingestion import say
+from funnel.assets.progress import say
 from funnel.assets.marts import PUBLISHED_MARTS
 from funnel.publish import publish
 from funnel.resources import FunnelWarehouse
