@@ -87,31 +87,71 @@ def cmd_run(args: argparse.Namespace, home: FunnelHome) -> int:
     load_config(home.config_file)  # a broken funnel.yaml fails here, before any run starts
     home.ensure()
     _prepare_environment(home)
+    if args.full_refresh:
+        _forget_working_database(home)
+    selection = [s.strip() for s in args.select.split(",") if s.strip()] if args.select else None
+    return _execute(home, debug=args.debug, selection=selection)
+
+
+def cmd_rerun(args: argparse.Namespace, home: FunnelHome) -> int:
+    home.ensure()
+    _prepare_environment(home)
+    return _execute(home, debug=args.debug, rerun_of=args.run_id, all_steps=args.all_steps)
+
+
+def _forget_working_database(home: FunnelHome) -> None:
+    """--full-refresh: the next run rebuilds everything from the landing files. The published
+    database stays as it is until that run publishes."""
+    from funnel.warehouse import working_lock
+
+    with working_lock(home.working_db):
+        for path in (home.working_db, home.working_db.with_name(home.working_db.name + ".wal")):
+            path.unlink(missing_ok=True)
+    print(f"full refresh: {home.working_db} removed; rebuilding from every landing file", file=sys.stderr)
+
+
+def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, all_steps=False) -> int:
     import dagster as dg
 
-    from funnel.definitions import defs
+    from funnel.jobs import resolved_funnel_job
 
-    job = defs.resolve_job_def("funnel_job")
     with dg.DagsterInstance.get() as instance:
         _fail_abandoned_runs(instance)
-        result = job.execute_in_process(
+        options = None
+        if rerun_of:
+            parent = instance.get_run_by_id(rerun_of)
+            if parent is None:
+                raise FunnelError(f"no run {rerun_of} in the Dagster instance at {os.environ['DAGSTER_HOME']}")
+            if all_steps:
+                options = dg.ReexecutionOptions(parent_run_id=rerun_of, step_selection=list(parent.step_keys_to_execute or []) or None)
+            elif parent.status != dg.DagsterRunStatus.FAILURE:
+                raise FunnelError(f"run {rerun_of} is {parent.status.value.lower()}, not failed; use --all-steps to run it again")
+            else:
+                options = dg.ReexecutionOptions.from_failure(rerun_of, instance)
+        result = dg.execute_job(
+            dg.reconstructable(resolved_funnel_job),
             instance=instance,
-            raise_on_error=False,
+            # Dagster's own console log would repeat failures with tracebacks; ours are one line each.
+            run_config={"loggers": {"console": {"config": {"log_level": "DEBUG" if debug else "CRITICAL"}}}},
             tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            raise_on_error=False,
+            reexecution_options=options,
+            asset_selection=[dg.AssetKey.from_user_string(key) for key in selection] if selection else None,
         )
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            level = "failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
-            print(f"funnel: check {level}: {_describe_check(evaluation)}", file=sys.stderr)
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                message = _error_message(event.step_failure_data.error)
-                print(f"funnel: step {event.step_key} failed: {message}", file=sys.stderr)
-        print(f"funnel: run {result.run_id} failed; the published database was left as it was.", file=sys.stderr)
-        return 1
-    _print_run_summary(home, result.run_id)
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                level = "failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
+                print(f"funnel: check {level}: {_describe_check(evaluation)}", file=sys.stderr)
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure:
+                    message = _error_message(event.step_failure_data.error)
+                    print(f"funnel: step {event.step_key} failed: {message}", file=sys.stderr)
+            print(f"funnel: run {result.run_id} failed; the published database was left as it was. "
+                  f"Fix the cause, then `funnel rerun {result.run_id}` re-executes from the failure.", file=sys.stderr)
+            return 1
+        run_id = result.run_id
+    _print_run_summary(home, run_id)
     return 0
 
 
@@ -198,7 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="ingest new landing files, rebuild the marts and publish (a Dagster run)")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild everything from the landing files")
+    run.add_argument("--select", metavar="ASSETS", help="only these assets, comma-separated (e.g. stage_pass_rates)")
     run.set_defaults(func=cmd_run)
+
+    rerun = sub.add_parser("rerun", help="re-execute a failed run from its failure (Dagster re-execution)")
+    rerun.add_argument("run_id", help="the failed run's id (printed by `funnel run`, listed in the UI)")
+    rerun.add_argument("--all-steps", action="store_true", help="re-execute every step, not only the failed ones")
+    rerun.set_defaults(func=cmd_rerun)
 
     gen = sub.add_parser("generate", help="write a realistic synthetic dataset into a landing folder")
     gen.add_argument("--applications", type=int, default=2000, help="number of applications (default 2000)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -125,17 +127,30 @@ def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None
     )
 
 
+class WarehouseBusy(Exception):
+    """Another process held the working database longer than FUNNEL_LOCK_TIMEOUT: transient, retried."""
+
+
 @contextmanager
-def working_lock(path: Path) -> Iterator[None]:
+def working_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
     """Serialize every process that opens the working database (CLI runs, UI runs, a second
     `funnel run`): they wait their turn instead of failing on DuckDB's file lock. The kernel
     releases the lock when its holder dies, so a killed run never leaves it held."""
+    timeout = float(os.environ.get("FUNNEL_LOCK_TIMEOUT", "600")) if timeout is None else timeout
+    deadline = time.monotonic() + timeout
     with path.with_name(f".{path.name}.lock").open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another run to release %s", path)
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(f"{path} stayed in use by another run for {timeout:.0f} s") from None
+                if not waiting:
+                    log.info("waiting for another run to release %s", path)
+                    waiting = True
+                time.sleep(0.2)
         try:
             yield
         finally:

@@ -149,3 +149,29 @@ def test_sigkill_at_every_step_leaves_old_or_new_and_the_next_run_recovers(landi
     assert published_tables(home) == reference["new"]
     assert landing_hashes(home) == hashes
     assert not list((home / "warehouse").glob(".funnel.duckdb.*.building"))
+
+
+def test_a_failed_run_re_executed_from_failure_publishes_what_a_clean_run_does(landing, reference, tmp_path):
+    home = tmp_path / "home"
+    copy_landing(landing, home, held_back=False)
+    # publishing fails: something occupies the published database's path
+    (home / "warehouse" / "funnel.duckdb" / "in-the-way").mkdir(parents=True)
+    failed = subprocess.run(
+        [sys.executable, "-m", "funnel.cli", "--home", str(home), "run"],
+        capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300,
+    )
+    assert failed.returncode == 1
+    assert "step published_warehouse failed" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    run_id = re.search(r"funnel rerun (\S+)` re-executes", failed.stderr).group(1)
+
+    shutil.rmtree(home / "warehouse" / "funnel.duckdb")
+    rerun = subprocess.run(
+        [sys.executable, "-m", "funnel.cli", "--home", str(home), "rerun", run_id],
+        capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert published_tables(home) == reference["new"]
+    # only the failed step ran again: nothing was ingested or rebuilt
+    assert "read " not in rerun.stderr and "built " not in rerun.stderr
+    assert "publishing " in rerun.stderr

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES, Feed
 from funnel.ingest import RECORD_TABLES, FeedResult, ingest_feed
@@ -38,9 +39,10 @@ RECORD_COLUMNS = {
     "config_stages, config_role_stages, config_role_skills, config_skills, config_settings.",
 )
 def funnel_config(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
-    config = warehouse.config()
-    with warehouse.connect() as conn:
-        write_config_tables(conn, config)
+    with failure_policy(context):
+        config = warehouse.config()
+        with warehouse.connect() as conn:
+            write_config_tables(conn, config)
     say(context, f"configuration from {config.source}: {len(config.roles)} roles, {len(config.stages)} stages")
     return dg.MaterializeResult(
         metadata={
@@ -84,16 +86,17 @@ def _ingestion_asset(feed: Feed, description: str) -> dg.AssetsDefinition:
         description=description,
     )
     def ingest(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
-        config = warehouse.config()
-        with warehouse.connect() as conn:
-            result = ingest_feed(
-                conn, warehouse.paths.feed_dir(feed.name), feed, config, context.run_id, lambda m: say(context, m)
-            )
-            total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            quarantined_total = conn.execute(
-                "SELECT count(*) FROM quarantined_rows WHERE feed = ?", [feed.name]
-            ).fetchone()[0]
-            schema = _schema(conn, table)
+        with failure_policy(context):
+            config = warehouse.config()
+            with warehouse.connect() as conn:
+                result = ingest_feed(
+                    conn, warehouse.paths.feed_dir(feed.name), feed, config, context.run_id, lambda m: say(context, m)
+                )
+                total = conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                quarantined_total = conn.execute(
+                    "SELECT count(*) FROM quarantined_rows WHERE feed = ?", [feed.name]
+                ).fetchall()[0][0]
+                schema = _schema(conn, table)
         accepted = result.total("rows_accepted")
         say(
             context,

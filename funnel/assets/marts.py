@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 import yaml
 
+from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
 from funnel.config import Config
 from funnel.metrics import create_sql_macros
@@ -253,7 +254,7 @@ def _make_asset(model: Model) -> dg.AssetsDefinition:
         tags={"funnel/published": "true"} if model.name in PUBLISHED_MARTS else None,
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
-        with warehouse.connect() as conn:
+        with failure_policy(context), warehouse.connect() as conn:
             build_model(conn, model)
             metadata = materialize_metadata(conn, model)
         say(context, f"built {model.name}: {metadata['dagster/row_count'].value:,} rows")

@@ -4,6 +4,7 @@ from datetime import timezone
 
 import dagster as dg
 
+from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
 from funnel.assets.marts import PUBLISHED_MARTS
 from funnel.publish import publish
@@ -29,7 +30,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: FunnelWare
     target = warehouse.paths.published_db
     say(context, f"publishing {len(PUBLISHED_MARTS)} tables to {target}")
     checks = check_results_of_run(context.instance, context.run_id)
-    with warehouse.connect() as conn:
+    with failure_policy(context), warehouse.connect() as conn:
         published = publish(conn, target, list(PUBLISHED_MARTS), context.run_id, checks)
     say(context, f"published {target} at {published.published_at.isoformat()}Z")
     return dg.MaterializeResult(
