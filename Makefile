@@ -10,7 +10,7 @@ export FUNNEL_HOME ?= $(CURDIR)/data
 DEMO_APPLICATIONS ?= 2000
 DEMO_SEED ?= 7
 
-.PHONY: setup run test ui clean
+.PHONY: setup run test ui clean bench
 
 # uv itself lives in its own small venv, so nothing is installed outside the repository.
 $(UV):
@@ -29,10 +29,13 @@ run: setup
 	$(FUNNEL) run
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
 
 ui: setup
 	$(FUNNEL) ui
+
+bench: setup
+	$(VENV)/bin/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache

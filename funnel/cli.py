@@ -177,6 +177,9 @@ def _print_run_summary(home: FunnelHome, run_id: str) -> None:
           f"{duplicates:,} duplicates dropped, {new_quarantined:,} quarantined")
     print(f"  in total:  {records:,} stage outcome records, {interviews:,} interview records, {quarantined:,} quarantined rows")
     print(f"  published: {home.published_db}  (open it read-only: duckdb -readonly {home.published_db})")
+    report = home.root / "reports" / "funnel_report.html"
+    if report.exists():
+        print(f"  report:    {report}")
 
 
 def cmd_generate(args: argparse.Namespace, home: FunnelHome) -> int:
@@ -213,6 +216,23 @@ def cmd_config(args: argparse.Namespace, home: FunnelHome) -> int:
     config = load_config(home.config_file)
     print(f"# active configuration: {config.source}")
     print(config.to_yaml(), end="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, home: FunnelHome) -> int:
+    """Render the HTML funnel report from the published database (what `funnel run` also does)."""
+    from funnel.report import render_report, report_dir
+
+    if not home.published_db.exists():
+        raise FunnelError(f"{home.published_db} does not exist yet: run `funnel run` first")
+    paths = render_report(home.published_db, report_dir(home.root))
+    print(f"report: {paths.html}" + ("  (no data yet)" if paths.empty else ""))
+    print(f"chart:  {paths.png}")
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(paths.html.as_uri()):
+            print(f"funnel: no browser found; open {paths.html.as_uri()}", file=sys.stderr)
     return 0
 
 
@@ -259,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("path", help="a file, a feed folder, or a landing folder")
     val.add_argument("--feed", choices=["stage_outcomes", "interviews"], help="the feed (default: from the path)")
     val.set_defaults(func=cmd_validate)
+
+    rep = sub.add_parser("report", help="render the HTML funnel report from the published database")
+    rep.add_argument("--open", action="store_true", help="open the report in a web browser")
+    rep.set_defaults(func=cmd_report)
 
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this FUNNEL_HOME")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")

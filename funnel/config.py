@@ -12,7 +12,7 @@ import yaml
 from funnel.settings import FunnelError
 
 DEFAULT_CONFIG_NAME = "default_config.yaml"
-TOP_LEVEL_KEYS = {"stages", "roles", "skills", "team_matching_stall_days"}
+TOP_LEVEL_KEYS = {"stages", "roles", "skills", "team_matching_stall_days", "quarantine_threshold"}
 ROLE_KEYS = {"pipeline", "onsite_skills"}
 
 
@@ -37,6 +37,7 @@ class Config:
     roles: dict[str, Role]
     extra_skills: tuple[str, ...] = ()
     team_matching_stall_days: int = 56
+    quarantine_threshold: float = 0.05
     source: str = "<default>"
 
     @property
@@ -62,6 +63,7 @@ class Config:
         if self.extra_skills:
             data["skills"] = list(self.extra_skills)
         data["team_matching_stall_days"] = self.team_matching_stall_days
+        data["quarantine_threshold"] = self.quarantine_threshold
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
 
 
@@ -124,7 +126,12 @@ def parse_config(data: Any, source: str) -> Config:
     stall = data.get("team_matching_stall_days", 56)
     if isinstance(stall, bool) or not isinstance(stall, int) or stall <= 0:
         raise ConfigError(source, "team_matching_stall_days", f"must be a positive whole number of days, got {stall!r}")
-    return Config(stages, roles, extra, stall, source)
+    threshold = data.get("quarantine_threshold", 0.05)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ConfigError(
+            source, "quarantine_threshold", f"must be a share between 0 and 1 (0.05 = 5%), got {threshold!r}"
+        )
+    return Config(stages, roles, extra, stall, float(threshold), source)
 
 
 def load_config_file(path: Path) -> Config:

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from funnel.assets import ingestion, marts, publishing
+from funnel.assets import checks, ingestion, marts, publishing, report
 from funnel.jobs import funnel_job
 from funnel.resources import FunnelWarehouse
 from funnel.schedules import daily_refresh
@@ -11,7 +11,8 @@ from funnel.sensors import landing_files_sensor
 from funnel.settings import FunnelHome
 
 defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([ingestion]), *marts.mart_assets, publishing.published_warehouse],
+    assets=[*dg.load_assets_from_modules([ingestion]), *marts.mart_assets, publishing.published_warehouse, report.funnel_report],
+    asset_checks=checks.asset_checks,
     jobs=[funnel_job],
     schedules=[daily_refresh],
     sensors=[landing_files_sensor],

@@ -32,6 +32,8 @@ BOOLEAN_COLUMNS = {"requires_travel"}
 TIMESTAMP_COLUMN = "occurred_at"
 HASH_CHUNK = 1 << 20
 SNIFF_BYTES = 1 << 16
+INGEST_MEMORY_LIMIT = "4GiB"  # DuckDB's budget while a batch is loaded, classified and stored (it spills beyond;
+# the records table's primary-key index cannot spill: 10M records need well over 1 GiB)
 
 
 class FileProblem(Exception):
@@ -430,6 +432,10 @@ def ingest_files(
     result = FeedResult(feed.name)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     latest, ingested_hashes, seen = _known_files(conn, feed.name)
+    # Loading and classifying a large batch (windows over every row, with its raw JSON) would otherwise take
+    # DuckDB's default budget (80% of RAM); capped, DuckDB spills to its temp directory instead.
+    memory_limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    conn.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     conn.execute(BATCH_RAW_DDL.format(", ".join(f"{c} VARCHAR" for c in feed.columns)))
     to_record: list[tuple[FileResult, str, int, datetime]] = []
     batch_files: dict[str, FileResult] = {}
@@ -521,4 +527,5 @@ def ingest_files(
     finally:
         conn.execute("DROP TABLE IF EXISTS batch_raw")
         conn.execute("DROP TABLE IF EXISTS batch_rows")
+        conn.execute(f"SET memory_limit = '{memory_limit}'")
     return result

@@ -29,7 +29,13 @@ def landing_listing(warehouse: FunnelWarehouse) -> dict[str, str]:
     name="landing_files_sensor",
     job=funnel_job,
     minimum_interval_seconds=int(os.environ.get("FUNNEL_SENSOR_INTERVAL", "60")),
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    # On by default: dropping files into landing/ is how new data arrives. FUNNEL_SENSOR_DEFAULT=off
+    # starts it stopped (switch it in the UI).
+    default_status=(
+        dg.DefaultSensorStatus.STOPPED
+        if os.environ.get("FUNNEL_SENSOR_DEFAULT", "on") == "off"
+        else dg.DefaultSensorStatus.RUNNING
+    ),
     description="Starts a run of funnel_job when files under FUNNEL_HOME/landing/ are new or changed "
     "(by size and modification time). The cursor remembers what was seen, so the same files never "
     "start two runs; deleted files start none.",

@@ -122,8 +122,9 @@ def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None
     if config.skills:
         conn.executemany("INSERT INTO config_skills VALUES (?)", [(s,) for s in config.skills])
     conn.execute(
-        "CREATE OR REPLACE TABLE config_settings AS SELECT ?::INTEGER AS team_matching_stall_days",
-        [config.team_matching_stall_days],
+        "CREATE OR REPLACE TABLE config_settings AS"
+        " SELECT ?::INTEGER AS team_matching_stall_days, ?::DOUBLE AS quarantine_threshold",
+        [config.team_matching_stall_days, config.quarantine_threshold],
     )
 
 

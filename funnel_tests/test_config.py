@@ -93,7 +93,7 @@ ERRORS = [
     pytest.param("- a\n- b\n", "<top level>", "must be a mapping with keys stages and roles", id="top-level-list"),
     pytest.param(
         "stages: [a]\nroles: {r: {pipeline: [a]}}\nstall_days: 3\n",
-        "stall_days", "unknown key (allowed: roles, skills, stages, team_matching_stall_days)", id="unknown-top-level-key",
+        "stall_days", "unknown key (allowed: quarantine_threshold, roles, skills, stages, team_matching_stall_days)", id="unknown-top-level-key",
     ),
     pytest.param("roles: {r: {pipeline: [a]}}\n", "stages", "is required", id="no-stages"),
     pytest.param("stages: [a]\n", "roles", "is required", id="no-roles"),
@@ -179,3 +179,22 @@ def test_config_type_is_immutable():
     with pytest.raises(AttributeError):
         config.stages = ()  # type: ignore[misc]
     assert isinstance(config, Config)
+
+
+@pytest.mark.parametrize("bad", ["0.5%", 1.5, -0.1, True])
+def test_quarantine_threshold_must_be_a_share(tmp_path, bad):
+    path = tmp_path / "funnel.yaml"
+    path.write_text(yaml.safe_dump({"stages": ["a"], "roles": {"r": {"pipeline": ["a"]}}, "quarantine_threshold": bad}))
+    with pytest.raises(ConfigError) as err:
+        load_config_file(path)
+    assert err.value.key == "quarantine_threshold"
+    assert str(path) in str(err.value) and "between 0 and 1" in str(err.value)
+
+
+def test_quarantine_threshold_defaults_to_five_percent_and_round_trips(tmp_path):
+    assert default_config().quarantine_threshold == 0.05
+    path = tmp_path / "funnel.yaml"
+    path.write_text("stages: [a]\nroles:\n  r:\n    pipeline: [a]\nquarantine_threshold: 0.2\n")
+    config = load_config_file(path)
+    assert config.quarantine_threshold == 0.2
+    assert "quarantine_threshold: 0.2" in config.to_yaml()

@@ -116,6 +116,19 @@ def test_a_second_run_over_the_same_files_publishes_identical_tables(reference):
     assert publish_count(home) == 2
 
 
+def test_a_full_refresh_rebuilds_from_the_landing_files_and_publishes_the_same_tables(reference):
+    home = reference["home"]
+    result = subprocess.run(
+        [sys.executable, "-m", "funnel.cli", "--home", str(home), "run", "--full-refresh"],
+        capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "full refresh:" in result.stderr
+    contents = len(set(landing_hashes(home).values()))
+    assert f"this run:  {contents} file(s) read" in result.stdout  # every landing file read again
+    assert published_tables(home) == reference["new"]
+
+
 def test_reference_deliveries_differ(reference):
     # otherwise "old or new" below would prove nothing
     assert reference["old"]["stage_pass_rates"] != reference["new"]["stage_pass_rates"]

@@ -90,7 +90,7 @@ def _ingestion_asset(feed: Feed, description: str) -> dg.AssetsDefinition:
             config = warehouse.config()
             with warehouse.connect() as conn:
                 result = ingest_feed(
-                    conn, warehouse.paths.feed_dir(feed.name), feed, config, context.run_id, lambda m: say(context, m)
+                    conn, warehouse.paths.feed_dir(feed.name), feed, config, context.run.run_id, lambda m: say(context, m)
                 )
                 total = conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
                 quarantined_total = conn.execute(

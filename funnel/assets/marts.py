@@ -11,6 +11,7 @@ benchmarks); `mart_assets` are the same models as Dagster assets.
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -30,6 +31,9 @@ from funnel.warehouse import create_schema, write_config_tables
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "intermediate", "marts")
 PREVIEW_ROWS = 10
+# What analysts see should be at most a day old (the daily schedule), with slack for a failed run:
+# the UI marks a published mart stale (warn) after 26 hours and failing after 48.
+PUBLISHED_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
 
 # Tables written outside these models, mapped to the Dagster assets that write them.
 SOURCE_ASSETS: dict[str, tuple[str, ...]] = {
@@ -252,6 +256,7 @@ def _make_asset(model: Model) -> dg.AssetsDefinition:
         description=model.description,
         deps=[dg.AssetKey(key) for key in model.asset_deps],
         tags={"funnel/published": "true"} if model.name in PUBLISHED_MARTS else None,
+        freshness_policy=PUBLISHED_FRESHNESS if model.name in PUBLISHED_MARTS else None,
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
         with failure_policy(context), warehouse.connect() as conn:

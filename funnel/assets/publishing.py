@@ -6,7 +6,7 @@ import dagster as dg
 
 from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.assets.marts import PUBLISHED_FRESHNESS, PUBLISHED_MARTS
 from funnel.publish import publish
 from funnel.resources import FunnelWarehouse
 
@@ -22,6 +22,7 @@ def check_results_of_run(instance: dg.DagsterInstance, run_id: str) -> dict[str,
     group_name="publishing",
     kinds={"duckdb"},
     deps=list(PUBLISHED_MARTS),
+    freshness_policy=PUBLISHED_FRESHNESS,
     description="FUNNEL_HOME/warehouse/funnel.duckdb, the database analysts open read-only: the marts plus "
     "publish_log. Built as a new file beside the old one and swapped in with an atomic rename, only after "
     "every blocking quality check upstream has passed.",
@@ -29,9 +30,9 @@ def check_results_of_run(instance: dg.DagsterInstance, run_id: str) -> dict[str,
 def published_warehouse(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
     target = warehouse.paths.published_db
     say(context, f"publishing {len(PUBLISHED_MARTS)} tables to {target}")
-    checks = check_results_of_run(context.instance, context.run_id)
+    checks = check_results_of_run(context.instance, context.run.run_id)
     with failure_policy(context), warehouse.connect() as conn:
-        published = publish(conn, target, list(PUBLISHED_MARTS), context.run_id, checks)
+        published = publish(conn, target, list(PUBLISHED_MARTS), context.run.run_id, checks)
     say(context, f"published {target} at {published.published_at.isoformat()}Z")
     return dg.MaterializeResult(
         metadata={

@@ -1,0 +1,59 @@
+"""The funnel report asset: the published database rendered as one self-contained HTML page.
+
+It reads only FUNNEL_HOME/warehouse/funnel.duckdb, read-only, the way an analyst would, after
+`published_warehouse`; it never opens the pipeline's working database. The rendering lives in
+funnel.report, imported inside the asset so that loading the definitions does not import
+matplotlib.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from funnel.assets.progress import say
+from funnel.assets.publishing import published_warehouse
+from funnel.resources import FunnelWarehouse
+
+
+def _timestamp(value: datetime) -> dg.MetadataValue:
+    """A naive UTC datetime (as the published tables hold them) as Dagster timestamp metadata."""
+    return dg.MetadataValue.timestamp(value.replace(tzinfo=timezone.utc).timestamp())
+
+
+@dg.asset(
+    group_name="reporting",
+    kinds={"html", "matplotlib"},
+    deps=[published_warehouse],
+    description="FUNNEL_HOME/reports/funnel_report.html: a self-contained HTML report of the published database "
+    "(a funnel per role with 95% Wilson intervals on pass rates, skip rates, team-matching drop-off by cohort "
+    "month, onsite loop skill coverage, each with its table), a dated copy named after the publish, and "
+    "reports/funnel.png, the headline funnel chart, shown in the metadata. Reads only the published "
+    "database, read-only.",
+)
+def funnel_report(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
+    from funnel.report import png_markdown, render_report, report_dir
+
+    home = warehouse.paths
+    if not home.published_db.exists():
+        context.log.warning(f"{home.published_db} does not exist yet: the report says there is no data")
+    paths = render_report(home.published_db, report_dir(home.root))
+    if paths.empty:
+        say(context, f"wrote {paths.html}: no data yet")
+    else:
+        say(context, f"wrote {paths.html}: {paths.applications:,} applications, {len(paths.chart_ids)} charts")
+    metadata: dict[str, object] = {
+        "path": dg.MetadataValue.path(str(paths.html)),
+        "url": dg.MetadataValue.url(paths.html.as_uri()),
+        "funnel": dg.MetadataValue.md(png_markdown(paths.png, "funnel")),
+        "png_path": dg.MetadataValue.path(str(paths.png)),
+        "applications": dg.MetadataValue.int(paths.applications),
+        "charts": dg.MetadataValue.json(list(paths.chart_ids)),
+        "published_run_id": dg.MetadataValue.text(paths.run_id or ""),
+    }
+    if paths.dated_html is not None:
+        metadata["dated_path"] = dg.MetadataValue.path(str(paths.dated_html))
+    if paths.published_at is not None:
+        metadata["published_at"] = _timestamp(paths.published_at)
+    if paths.as_of is not None:
+        metadata["as_of"] = _timestamp(paths.as_of)
+    return dg.MaterializeResult(metadata=metadata)

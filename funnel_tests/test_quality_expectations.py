@@ -1,0 +1,173 @@
+"""The Great Expectations suites: they pass on good data, name the right expectation with the right
+counts and example rows on bad data, and tell a broken expectation (it raised) from bad data.
+
+One generated warehouse per module; tests that change data work on a copy of its file.
+GX is imported once per session (it takes seconds).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from funnel.assets.marts import PUBLISHED_MARTS, build_all
+from funnel.config import default_config
+from funnel.contract import FEEDS
+from funnel.generate import generate
+from funnel.ingest import RECORD_TABLES, ingest_feed
+from funnel.quality.expectations import (
+    MART_SPECS,
+    RECORD_SPECS,
+    ConfigValues,
+    Rule,
+    rules_for,
+    validate_frame,
+    validate_mart,
+    validate_records,
+    validate_table,
+)
+from funnel.warehouse import connect, create_schema, write_config_tables
+
+BATCH = "run-good"
+
+
+@pytest.fixture(scope="module")
+def warehouse_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gx")
+    config = default_config()
+    generate(root / "landing", 150, 5, config)
+    path = root / "pipeline.duckdb"
+    conn = connect(path)
+    create_schema(conn)
+    write_config_tables(conn, config)
+    for name, feed in FEEDS.items():
+        ingest_feed(conn, root / "landing" / name, feed, config, BATCH)
+    build_all(conn, config)
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def conn(warehouse_file: Path, tmp_path: Path):
+    """A private copy of the good warehouse, to break on purpose."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(warehouse_file, copy)
+    connection = connect(copy)
+    yield connection
+    connection.close()
+
+
+def test_a_suite_is_defined_for_every_published_mart_and_both_record_tables():
+    assert set(MART_SPECS) == set(PUBLISHED_MARTS)
+    assert set(RECORD_SPECS) == set(RECORD_TABLES.values())
+    config = ConfigValues(roles=("r",), stages=("s",), skills=("k",))
+    descriptions = [r.description for r in rules_for(MART_SPECS["stage_pass_rates"], config)]
+    assert len(descriptions) == len(set(descriptions))
+    for expected in ("pass_rate is in [0, 1]", "pass_rate_low <= pass_rate", "pass_rate <= pass_rate_high",
+                     "entered >= 0", "one row per (role, stage)", "entered = passed + failed + withdrew + in_progress",
+                     "role is one of r (from the configuration's roles)"):
+        assert expected in descriptions
+
+
+def test_suites_pass_on_good_data(conn):
+    # (every mart's suite passing on good data is also asserted end to end in test_quality_checks)
+    config = ConfigValues.from_db(conn)
+    for mart in ("stage_pass_rates", "application_journeys", "loop_skill_coverage"):
+        result = validate_mart(conn, mart, config)
+        assert result.success, (mart, result.summary)
+        assert not result.broken and not result.failed
+        assert result.rows == conn.execute(f"SELECT count(*) FROM {mart}").fetchone()[0] > 0
+        assert len(result.outcomes) == len(rules_for(MART_SPECS[mart], config))
+    for table in RECORD_TABLES.values():
+        result = validate_records(conn, table, BATCH, config)
+        assert result.success, (table, result.summary)
+        assert result.rows == conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+
+
+def test_bad_rates_and_a_broken_sum_are_reported_with_counts_and_example_rows(conn):
+    # three rows broken three ways: a rate of 1.2, low above the rate, entered != the sum of outcomes
+    rows = conn.execute(
+        "SELECT role, stage FROM stage_pass_rates WHERE pass_rate BETWEEN 0.05 AND 0.9 ORDER BY role, stage LIMIT 3"
+    ).fetchall()
+    (r1, s1), (r2, s2), (r3, s3) = rows
+    conn.execute("UPDATE stage_pass_rates SET pass_rate = 1.2 WHERE role = ? AND stage = ?", [r1, s1])
+    conn.execute("UPDATE stage_pass_rates SET pass_rate_low = pass_rate + 0.01 WHERE role = ? AND stage = ?", [r2, s2])
+    conn.execute("UPDATE stage_pass_rates SET entered = entered + 3 WHERE role = ? AND stage = ?", [r3, s3])
+    result = validate_mart(conn, "stage_pass_rates")
+    assert not result.success and not result.broken
+    failed = {o.description: o for o in result.failed}
+    assert set(failed) == {
+        "pass_rate is in [0, 1]",
+        "pass_rate <= pass_rate_high",  # 1.2 is also above its interval
+        "pass_rate_low <= pass_rate",
+        "entered = passed + failed + withdrew + in_progress",
+    }
+    assert all(o.unexpected_count == 1 for o in failed.values())
+    rate = failed["pass_rate is in [0, 1]"]
+    assert rate.partial_unexpected == (1.2,)
+    assert rate.example_rows == ({"role": r1, "stage": s1, "pass_rate": 1.2},)
+    low = failed["pass_rate_low <= pass_rate"].example_rows[0]
+    assert (low["role"], low["stage"]) == (r2, s2) and low["pass_rate_low"] > low["pass_rate"]
+    total = failed["entered = passed + failed + withdrew + in_progress"].example_rows[0]
+    assert (total["role"], total["stage"]) == (r3, s3)
+    assert total["entered"] == total["passed"] + total["failed"] + total["withdrew"] + total["in_progress"] + 3
+    assert result.unexpected_rows == 4
+    assert result.summary.startswith("4 of ")
+    assert {row["rule"] for row in result.examples(10)} == set(failed)
+
+
+def test_records_suite_reads_only_the_batch_and_catches_values_outside_the_contract(conn):
+    conn.execute(
+        """
+        INSERT INTO stage_outcome_records
+        SELECT record_id || '-new', application_id, candidate_id, role, stage, outcome, occurred_at, team, source,
+               level, requires_travel, content_hash, source_file, source_line, 'run-bad', ingested_at
+        FROM stage_outcome_records ORDER BY record_id LIMIT 5
+        """
+    )
+    conn.execute("UPDATE stage_outcome_records SET outcome = 'pased' WHERE record_id = (SELECT min(record_id) FROM stage_outcome_records WHERE batch_id = 'run-bad')")
+    conn.execute("UPDATE stage_outcome_records SET role = 'astronaut' WHERE record_id = (SELECT max(record_id) FROM stage_outcome_records WHERE batch_id = 'run-bad')")
+    bad = validate_records(conn, "stage_outcome_records", "run-bad")
+    assert bad.rows == 5
+    assert {o.description for o in bad.failed} == {
+        "outcome is one of in_progress, passed, failed, withdrew, skipped",
+        "role is one of data_scientist, ml_engineer, research_scientist, software_engineer "
+        "(from the configuration's roles)",
+    }
+    outcome = next(o for o in bad.failed if o.description.startswith("outcome"))
+    assert outcome.unexpected_count == 1 and outcome.partial_unexpected == ("pased",)
+    assert outcome.example_rows[0]["outcome"] == "pased" and outcome.example_rows[0]["record_id"].endswith("-new")
+    # the good batch is not re-read and still passes
+    good = validate_records(conn, "stage_outcome_records", BATCH)
+    assert good.success and good.rows > 5
+
+
+def test_an_expectation_that_raises_is_broken_not_bad_data(conn):
+    frame = pd.DataFrame({"rate": [0.5, 0.25]})
+    rules = [
+        Rule("ExpectColumnValuesToBeBetween", {"column": "rate", "min_value": 0, "max_value": 1}, "rate in [0, 1]",
+             ("rate",)),
+        Rule("ExpectColumnValuesToNotBeNull", {"column": "no_such_column"}, "no_such_column is never NULL",
+             ("no_such_column",)),
+        Rule("ExpectColumnValuesToBeBetween", {"column": "rate"}, "between without bounds", ("rate",)),
+    ]
+    result = validate_frame("broken_suite", frame, rules)
+    assert not result.success
+    assert result.failed == []  # nothing is blamed on the data
+    assert result.outcome("rate in [0, 1]").success
+    missing = result.outcome("no_such_column is never NULL")
+    assert missing.broken and "no_such_column" in missing.exception
+    assert result.outcome("between without bounds").broken
+    assert result.summary.startswith("BROKEN CHECK: 2 expectation(s) raised")
+    # a spec naming a column the mart does not have, and an invariant whose SQL does not bind
+    spec = MART_SPECS["travel_vetting"]
+    broken_spec = type(spec)(key=spec.key, counts=("applications", "not_a_column"),
+                             invariants={"nonsense": "no_column_here > 1"})
+    table = validate_table(conn, "travel_vetting", broken_spec, ConfigValues.from_db(conn))
+    assert {o.description for o in table.broken} == {"not_a_column is never NULL", "not_a_column is of type int",
+                                                       "not_a_column >= 0", "nonsense"}
+    assert "does not run" in table.outcome("nonsense").exception
+    assert table.outcome("applications >= 0").success and table.failed == []

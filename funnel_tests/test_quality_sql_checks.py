@@ -1,0 +1,204 @@
+"""The set-based SQL checks: each passes on good data and fails on a crafted bad case, with the
+failing count and example rows; the quarantine share warns below the threshold and errors above it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from funnel.assets.marts import PUBLISHED_MARTS, build_all
+from funnel.config import default_config
+from funnel.contract import FEEDS
+from funnel.generate import generate
+from funnel.ingest import ingest_feed
+from funnel.quality import sql_checks
+from funnel.warehouse import connect, create_schema, write_config_tables
+
+BATCH = "run-good"
+
+
+@pytest.fixture(scope="module")
+def warehouse_file(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("sql")
+    config = default_config()
+    generate(root / "landing", 150, 9, config)
+    path = root / "pipeline.duckdb"
+    conn = connect(path)
+    create_schema(conn)
+    write_config_tables(conn, config)
+    for name, feed in FEEDS.items():
+        ingest_feed(conn, root / "landing" / name, feed, config, BATCH)
+    build_all(conn, config)
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def conn(warehouse_file: Path, tmp_path: Path):
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(warehouse_file, copy)
+    connection = connect(copy)
+    yield connection
+    connection.close()
+
+
+def all_checks(conn) -> list[sql_checks.SqlCheckResult]:
+    results = [
+        sql_checks.unique_record_ids(conn, "stage_outcome_records"),
+        sql_checks.unique_record_ids(conn, "interview_records"),
+        sql_checks.one_role_per_application(conn),
+        sql_checks.single_terminal_outcome(conn),
+    ]
+    results += [sql_checks.mart_rows_in_config(conn, mart) for mart in sql_checks.MART_CONFIG_COLUMNS]
+    results += [sql_checks.reconcile(conn, mart) for mart in dict.fromkeys(r.mart for r in sql_checks.RECONCILIATIONS)]
+    return results
+
+
+def test_every_check_passes_on_good_data(conn):
+    results = all_checks(conn)
+    assert len(results) == 4 + 9 + 11
+    for result in results:
+        assert result.passed, (result.name, result.summary, result.examples[:3])
+        assert result.failing_count == 0 and result.examples == []
+    # every published mart is reconciled with the records or with another mart
+    assert {r.mart for r in sql_checks.RECONCILIATIONS} == set(PUBLISHED_MARTS)
+
+
+def test_duplicate_record_ids_are_found(conn):
+    # the primary key forbids duplicates: the check guards the table as it is read, so drop it first
+    conn.execute("CREATE OR REPLACE TABLE stage_outcome_records AS SELECT * FROM stage_outcome_records")
+    conn.execute(
+        "INSERT INTO stage_outcome_records SELECT * REPLACE ('run-dup' AS batch_id, 'again.csv' AS source_file)"
+        " FROM stage_outcome_records ORDER BY record_id LIMIT 2"
+    )
+    result = sql_checks.unique_record_ids(conn, "stage_outcome_records")
+    assert not result.passed and result.severity == "ERROR"
+    assert result.failing_count == 2
+    first = result.examples[0]
+    assert first["records"] == 2 and first["batches"] == ["run-dup", BATCH]
+    assert any(src.startswith("again.csv:") for src in first["read_from"])
+    assert sql_checks.unique_record_ids(conn, "interview_records").passed
+
+
+def test_an_application_with_two_roles_is_a_warning(conn):
+    app, role = conn.execute(
+        "SELECT application_id, any_value(role) FROM stage_outcome_records GROUP BY 1 ORDER BY 1 LIMIT 1"
+    ).fetchone()
+    other = "research_scientist" if role != "research_scientist" else "data_scientist"
+    conn.execute(
+        "INSERT INTO stage_outcome_records SELECT * REPLACE (record_id || '-x' AS record_id, ? AS role)"
+        " FROM stage_outcome_records WHERE application_id = ? LIMIT 1",
+        [other, app],
+    )
+    result = sql_checks.one_role_per_application(conn)
+    assert not result.passed and result.severity == "WARN"
+    assert result.failing_count == 1
+    assert result.examples == [
+        {"application_id": app, "roles_named": 2, "roles": sorted([role, other]),
+         "records": result.examples[0]["records"], "latest_role": result.examples[0]["latest_role"]}
+    ]
+
+
+def test_mart_rows_outside_the_configuration_are_found(conn):
+    role, stage = conn.execute(
+        "SELECT role, stage FROM stage_pass_rates WHERE in_pipeline ORDER BY role, stage LIMIT 1"
+    ).fetchone()
+    conn.execute("UPDATE stage_pass_rates SET role = 'ghost' WHERE role = ? AND stage = 'offer'", [role])
+    conn.execute("UPDATE stage_pass_rates SET in_pipeline = false WHERE role = ? AND stage = ?", [role, stage])
+    result = sql_checks.mart_rows_in_config(conn, "stage_pass_rates")
+    assert not result.passed and result.failing_count == 2
+    problems = {(r["role"], r["stage"]): r["problem"] for r in result.examples}
+    assert problems[("ghost", "offer")].startswith("role ghost is not a configured role")
+    assert problems[(role, stage)] == f"in_pipeline = false but {stage} is in the pipeline of role {role}"
+    conn.execute("UPDATE skipped_stages SET stage = 'take_home' WHERE role = 'software_engineer' AND stage = 'onsite'")
+    skipped = sql_checks.mart_rows_in_config(conn, "skipped_stages")
+    assert skipped.failing_count == 1
+    assert skipped.examples[0]["problem"] == "stage take_home is not in the pipeline of role software_engineer"
+
+
+def test_an_application_counted_at_two_terminal_outcomes_is_found(conn):
+    app, stage, outcome = conn.execute(
+        "SELECT application_id, stage, outcome FROM int_latest_stage_records WHERE outcome = 'passed'"
+        " ORDER BY application_id, stage LIMIT 1"
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO int_latest_stage_records SELECT * REPLACE ('failed' AS outcome, record_id || '-x' AS record_id)"
+        " FROM int_latest_stage_records WHERE application_id = ? AND stage = ?",
+        [app, stage],
+    )
+    result = sql_checks.single_terminal_outcome(conn)
+    assert not result.passed and result.failing_count == 2  # the duplicate, and the disagreement it causes
+    dup = next(r for r in result.examples if r["found_in"] == "int_latest_stage_records")
+    assert dup == {"found_in": "int_latest_stage_records", "application_id": app, "stage": stage,
+                   "terminal_rows": 2, "outcomes": ["failed", "passed"]}
+
+
+def test_counts_that_do_not_reconcile_are_found_with_expected_and_actual(conn):
+    journeys = conn.execute("SELECT count(*), sum(records) FROM application_journeys").fetchone()
+    conn.execute("DELETE FROM application_journeys WHERE application_key = (SELECT min(application_key) FROM application_journeys)")
+    result = sql_checks.reconcile(conn, "application_journeys")
+    assert not result.passed and result.failing_count == 2
+    by_name = {r["reconciliation"]: r for r in result.examples}
+    assert by_name["applications"] == {"reconciliation": "applications", "expected": journeys[0],
+                                       "actual": journeys[0] - 1}
+    assert by_name["records"]["expected"] == journeys[1] and by_name["records"]["actual"] < journeys[1]
+    assert result.metrics["failing_by_reconciliation"] == {"applications": 1, "records": 1}
+
+    conn.execute(
+        "UPDATE stage_pass_rates_monthly SET passed = passed + 1 WHERE (role, cohort_month, stage) = "
+        "(SELECT (role, cohort_month, stage) FROM stage_pass_rates_monthly WHERE passed > 0"
+        " ORDER BY role, cohort_month, stage LIMIT 1)"
+    )
+    monthly = sql_checks.reconcile(conn, "stage_pass_rates_monthly")
+    assert monthly.failing_count == 1
+    row = monthly.examples[0]
+    assert row["measure"] == "passed" and row["actual"] == row["expected"] + 1
+
+
+def quarantine_batch(conn, batch: str, read: int, quarantined: int, hour: int) -> None:
+    conn.execute(
+        "INSERT INTO landing_files VALUES ('stage_outcomes', ?, 'h-' || ?, 1, NULL, 'ingested', NULL, ?, ?, 0, ?, ?,"
+        " TIMESTAMP '2100-01-01' + to_hours(?))",  # newer than the fixture's own batch
+        [f"{batch}.csv", batch, read, read - quarantined, quarantined, batch, hour],
+    )
+    for line in range(quarantined):
+        conn.execute(
+            "INSERT INTO quarantined_rows VALUES ('stage_outcomes', ?, ?, 'unknown_outcome', 'outcome ''x''', NULL,"
+            " '{}', ?, ?, now()::TIMESTAMP)",
+            [f"{batch}.csv", line + 2, f"{batch}-{line}", batch],
+        )
+
+
+def test_quarantine_share_of_the_newest_batch_passes_warns_and_errors_by_threshold(conn):
+    quarantine_batch(conn, "b-clean", 100, 0, hour=1)
+    clean = sql_checks.quarantine_share(conn, "stage_outcomes", threshold=0.05)
+    assert clean.passed and clean.metrics["rows_read"] == 100 and clean.metrics["share"] == 0
+    assert clean.metrics["batch_id"] == "b-clean"
+    quarantine_batch(conn, "b-some", 100, 3, hour=2)
+    some = sql_checks.quarantine_share(conn, "stage_outcomes", threshold=0.05)
+    assert not some.passed and some.severity == "WARN" and some.failing_count == 3
+    assert some.metrics["share"] == pytest.approx(0.03)
+    assert [e["source_line"] for e in some.examples] == [2, 3, 4]
+    quarantine_batch(conn, "b-many", 100, 10, hour=3)
+    many = sql_checks.quarantine_share(conn, "stage_outcomes", threshold=0.05)
+    assert not many.passed and many.severity == "ERROR" and many.failing_count == 10
+    assert many.metrics["batch_id"] == "b-many"
+    assert many.metrics["quarantined_by_reason"] == {"unknown_outcome": 10}
+    assert many.metrics["files"] == [{"file": "b-many.csv", "rows_read": 100, "rows_quarantined": 10, "share": 0.1}]
+    # the same batch under a higher threshold is only a warning
+    assert sql_checks.quarantine_share(conn, "stage_outcomes", threshold=0.2).severity == "WARN"
+    # another feed is judged by its own newest batch: the fixture's, with nothing quarantined
+    interviews = sql_checks.quarantine_share(conn, "interviews", threshold=0.05)
+    assert interviews.passed and interviews.metrics["batch_id"] == BATCH
+    assert interviews.metrics["rows_read"] > 0 and interviews.metrics["rows_quarantined"] == 0
+
+
+def test_quarantine_threshold_comes_from_the_configuration(conn):
+    quarantine_batch(conn, "b-many", 100, 10, hour=1)
+    conn.execute("UPDATE config_settings SET quarantine_threshold = 0.2")
+    assert sql_checks.quarantine_share(conn, "stage_outcomes").severity == "WARN"
+    conn.execute("UPDATE config_settings SET quarantine_threshold = 0.05")
+    result = sql_checks.quarantine_share(conn, "stage_outcomes")
+    assert result.severity == "ERROR" and result.metrics["threshold"] == 0.05

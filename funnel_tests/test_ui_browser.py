@@ -1,0 +1,135 @@
+"""The Dagster UI for real: `dagster dev` on a loopback port over a temporary FUNNEL_HOME, driven by
+headless Chromium. It shows the asset graph, launches the job through the UI's GraphQL API, waits for
+the run to succeed and finds the published database. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from funnel.cli import DAGSTER_YAML
+from funnel.config import default_config
+from funnel.generate import generate
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not installed ({CHROMIUM}); .ci/run installs it"
+)
+
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+STATUS = """query Status($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory):
+    home = tmp_path_factory.mktemp("ui_home")
+    generate(home / "landing", 120, 4, default_config())
+    dagster_home = home / ".dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+    port = free_port()
+    env = {**os.environ, "FUNNEL_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+           "FUNNEL_SENSOR_DEFAULT": "off"}  # only the run this test launches
+    log = (home / "dagster-dev.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("dagster dev did not start:\n" + (home / "dagster-dev.log").read_text()[-3000:])
+                time.sleep(1)
+        yield url, home
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_asset_graph_shows_the_assets_and_a_launched_run_succeeds(dagster_ui, browser):
+    url, home = dagster_ui
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{url}/asset-groups", wait_until="domcontentloaded", timeout=120_000)
+    for asset in ("stage_outcome_records", "stage_pass_rates", "published_warehouse"):
+        page.get_by_text(asset, exact=True).first.wait_for(state="visible", timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "asset_graph.png"))
+
+    launched = page.request.post(f"{url}/graphql", data={"query": LAUNCH, "variables": {"params": {
+        "selector": {"repositoryLocationName": "funnel", "repositoryName": "__repository__", "jobName": "funnel_job"},
+        "runConfigData": {},
+    }}}).json()["data"]["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    deadline = time.monotonic() + 400
+    status = None
+    while time.monotonic() < deadline:
+        status = page.request.post(f"{url}/graphql", data={"query": STATUS, "variables": {"runId": run_id}}).json()[
+            "data"]["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    assert status == "SUCCESS", (home / "dagster-dev.log").read_text()[-3000:]
+
+    page.goto(f"{url}/runs/{run_id}", wait_until="domcontentloaded", timeout=120_000)
+    page.get_by_text("published_warehouse").first.wait_for(state="visible", timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "run.png"))
+
+    published = duckdb.connect(str(home / "warehouse" / "funnel.duckdb"), read_only=True)
+    try:
+        (run_in_log,) = published.execute("SELECT run_id FROM publish_log").fetchall()[0]
+        entered = published.execute("SELECT sum(entered) FROM stage_pass_rates").fetchall()[0][0]
+    finally:
+        published.close()
+    assert run_in_log == run_id  # the run the UI launched is the one that published
+    assert entered > 120
+    assert (home / "reports" / "funnel_report.html").exists()
