@@ -98,9 +98,16 @@ def test_asset_graph_shows_the_assets_and_a_launched_run_succeeds(dagster_ui, br
     url, home = dagster_ui
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    page.goto(f"{url}/asset-groups", wait_until="domcontentloaded", timeout=120_000)
-    for asset in ("stage_outcome_records", "stage_pass_rates", "published_warehouse"):
-        page.get_by_text(asset, exact=True).first.wait_for(state="visible", timeout=120_000)
+    page.goto(f"{url}/asset-groups", wait_until="networkidle", timeout=120_000)
+    for group in ("ingestion", "staging", "intermediate", "marts", "publishing", "reporting"):
+        page.get_by_text(group, exact=True).first.wait_for(state="visible", timeout=120_000)
+    skip = page.get_by_role("button", name="Skip")  # a first-visit newsletter dialog
+    if skip.count():
+        skip.first.click()
+    page.mouse.click(1200, 700)
+    page.keyboard.press("Alt+e")  # the graph's shortcut: expand all groups
+    for asset in ("funnel_config", "interview_records", "stage_pass_rates", "skipped_stages", "travel_vetting"):
+        page.get_by_text(asset, exact=True).first.wait_for(state="visible", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "asset_graph.png"))
 
     launched = page.request.post(f"{url}/graphql", data={"query": LAUNCH, "variables": {"params": {
