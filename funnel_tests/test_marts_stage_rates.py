@@ -28,11 +28,13 @@ def test_worked_example_technical_screen():
     assert row["pass_rate_high"] == approx(0.9385, abs=1e-4)
     assert row["pass_through_rate"] == approx(2 / 5)
     assert row["skip_rate"] == approx(2 / 7)
-    # days in stage: a1 4 Mar->9 Mar = 5, a2 4->6 = 2, a3 5 Mar 09:00->6 Mar 21:00 = 1.5,
-    # a7 (no earlier decision) first record 2 Mar -> 10 Mar = 8. sorted 1.5 2 5 8
-    assert row["timed_decisions"] == 4
-    assert row["median_days_in_stage"] == approx(3.5)
-    assert row["p90_days_in_stage"] == approx(7.1)  # 5 + 0.7 * (8 - 5)
+    # days in stage, per decided record: a1 failed 4 Mar->8 Mar = 4 and passed 4 Mar->9 Mar = 5
+    # (its failure is at the same stage, not an earlier one), a2 4->6 = 2,
+    # a3 5 Mar 09:00->6 Mar 21:00 = 1.5, a7 (no earlier decision) first record 2 Mar -> 10 Mar = 8.
+    # sorted 1.5 2 4 5 8
+    assert row["timed_decisions"] == 5
+    assert row["median_days_in_stage"] == approx(4.0)
+    assert row["p90_days_in_stage"] == approx(6.8)  # position 0.9 * 4 = 3.6: 5 + 0.6 * (8 - 5)
 
 
 def test_worked_example_other_stages():

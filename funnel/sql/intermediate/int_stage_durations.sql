@@ -1,38 +1,37 @@
--- Time in stage: one row per application and stage whose latest record is a decision
--- (passed/failed/withdrew). It starts at the application's previous decision at an earlier
+-- Time in stage: one row per decided record (passed/failed/withdrew; a corrected decision, failed
+-- then passed, is two rows). It starts at the application's previous decision at an earlier
 -- stage (catalog order; the most recent one at or before this decision) or, when there is
 -- none, at the application's first record at this stage; it ends at this decision.
--- depends_on: int_latest_stage_records, config_stages
+-- depends_on: stg_stage_outcomes, int_application_attributes, config_role_stages, config_stages
 WITH decisions AS (
-    SELECT application_id, role, cohort_month, stage, stage_order, in_pipeline, outcome,
-           occurred_at, first_occurred_at
-    FROM int_latest_stage_records
-    WHERE is_decision
+    SELECT
+        o.record_id, o.application_id, a.role, a.cohort_month, o.stage, o.stage_order,
+        rs.pipeline_order IS NOT NULL AS in_pipeline, o.outcome, o.occurred_at
+    FROM stg_stage_outcomes AS o
+    JOIN int_application_attributes AS a ON a.application_id = o.application_id
+    LEFT JOIN config_role_stages AS rs ON rs.role = a.role AND rs.stage = o.stage
+    WHERE o.is_decision
+),
+first_records AS (
+    SELECT application_id, stage, min(occurred_at) AS first_occurred_at
+    FROM stg_stage_outcomes
+    GROUP BY application_id, stage
 ),
 previous AS (
+    -- the most recent earlier-stage decision; among several at that instant, the later stage
     SELECT
-        d.application_id,
-        d.stage,
-        max(p.occurred_at) AS previous_decision_at
+        d.record_id,
+        max(p.occurred_at) AS previous_decision_at,
+        arg_max(p.stage_order, (p.occurred_at, p.stage_order)) AS previous_stage_order
     FROM decisions AS d
     JOIN decisions AS p
       ON p.application_id = d.application_id
      AND p.stage_order < d.stage_order
      AND p.occurred_at <= d.occurred_at
-    GROUP BY d.application_id, d.stage
-),
-previous_stage AS (
-    -- the stage of the previous decision; among decisions at the same instant, the later stage
-    SELECT d.application_id, d.stage, max(p.stage_order) AS previous_stage_order
-    FROM decisions AS d
-    JOIN previous AS pr ON pr.application_id = d.application_id AND pr.stage = d.stage
-    JOIN decisions AS p
-      ON p.application_id = d.application_id
-     AND p.stage_order < d.stage_order
-     AND p.occurred_at = pr.previous_decision_at
-    GROUP BY d.application_id, d.stage
+    GROUP BY d.record_id
 )
 SELECT
+    d.record_id,
     d.application_id,
     d.role,
     d.cohort_month,
@@ -40,12 +39,12 @@ SELECT
     d.stage_order,
     d.in_pipeline,
     d.outcome,
-    coalesce(pr.previous_decision_at, d.first_occurred_at) AS started_at,
+    coalesce(pr.previous_decision_at, f.first_occurred_at) AS started_at,
     d.occurred_at AS decided_at,
     CASE WHEN pr.previous_decision_at IS NULL THEN 'first_record_at_stage' ELSE 'previous_decision' END AS start_basis,
-    ps_stage.stage AS previous_stage,
-    days_between(coalesce(pr.previous_decision_at, d.first_occurred_at), d.occurred_at) AS days_in_stage
+    ps.stage AS previous_stage,
+    days_between(coalesce(pr.previous_decision_at, f.first_occurred_at), d.occurred_at) AS days_in_stage
 FROM decisions AS d
-LEFT JOIN previous AS pr ON pr.application_id = d.application_id AND pr.stage = d.stage
-LEFT JOIN previous_stage AS ps ON ps.application_id = d.application_id AND ps.stage = d.stage
-LEFT JOIN config_stages AS ps_stage ON ps_stage.stage_order = ps.previous_stage_order
+JOIN first_records AS f ON f.application_id = d.application_id AND f.stage = d.stage
+LEFT JOIN previous AS pr ON pr.record_id = d.record_id
+LEFT JOIN config_stages AS ps ON ps.stage_order = pr.previous_stage_order
