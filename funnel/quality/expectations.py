@@ -93,7 +93,8 @@ _STAGE_RATE_SPEC = dict(
         "skipped = skipped_explicit + skipped_implied": "skipped = skipped_explicit + skipped_implied",
         "off_pipeline = NOT in_pipeline": "off_pipeline = NOT in_pipeline",
         "in_pipeline exactly when pipeline_order is set": "in_pipeline = (pipeline_order IS NOT NULL)",
-        "timed_decisions <= passed + failed + withdrew": "timed_decisions <= passed + failed + withdrew",
+        # every decided record is timed, corrections included: at least one per decided application
+        "timed_decisions >= passed + failed + withdrew": "timed_decisions >= passed + failed + withdrew",
     },
 )
 
