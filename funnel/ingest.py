@@ -341,20 +341,26 @@ def classify_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, config: Config) 
         """
     )
     # A quarantined row already in quarantine (the same raw values for the same reason, e.g. an
-    # overwritten export read again) is a duplicate, not a second quarantined row.
+    # overwritten export read again) is a duplicate, not a second quarantined row. Only the
+    # quarantined rows (about 1%) are hashed and compared: the batch is not rewritten.
+    conn.execute("ALTER TABLE batch_rows ADD COLUMN raw_hash VARCHAR")
+    conn.execute(
+        f"UPDATE batch_rows SET raw_hash = sha256('{feed.name}' || chr(31) || reason || chr(31) || __raw)"
+        " WHERE status = 'quarantined'"
+    )
     conn.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE batch_rows AS
-        WITH hashed AS (
-            SELECT *, CASE WHEN status = 'quarantined' THEN sha256('{feed.name}' || chr(31) || reason || chr(31) || __raw) END AS raw_hash
-            FROM batch_rows
-        )
-        SELECT h.* REPLACE (
-            CASE WHEN h.status = 'quarantined' AND (q.raw_hash IS NOT NULL OR row_number() OVER (
-                    PARTITION BY h.raw_hash ORDER BY h.__file_order, h.__line) > 1)
-                 THEN 'duplicate' ELSE h.status END AS status)
-        FROM hashed h
-        LEFT JOIN quarantined_rows q ON q.feed = '{feed.name}' AND q.raw_hash = h.raw_hash
+        UPDATE batch_rows AS b SET status = 'duplicate'
+        FROM (
+            SELECT __file_order, __line
+            FROM (
+                SELECT __file_order, __line, raw_hash,
+                    row_number() OVER (PARTITION BY raw_hash ORDER BY __file_order, __line) AS nth
+                FROM batch_rows WHERE status = 'quarantined'
+            )
+            WHERE nth > 1 OR raw_hash IN (SELECT raw_hash FROM quarantined_rows WHERE feed = '{feed.name}')
+        ) AS again
+        WHERE b.__file_order = again.__file_order AND b.__line = again.__line
         """
     )
 
