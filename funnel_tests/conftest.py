@@ -16,6 +16,22 @@ STAGE_COLUMNS = ["event_id", "application_id", "candidate_id", "role", "stage", 
 INTERVIEW_COLUMNS = ["interview_id", "application_id", "stage", "interviewer_id", "skill", "recommendation", "occurred_at"]
 
 
+def so(**values) -> dict:
+    """A valid stage_outcomes row, with some values replaced."""
+    row = {"application_id": "A1", "candidate_id": "C1", "role": "ml_engineer", "stage": "onsite",
+           "outcome": "passed", "occurred_at": "2024-03-01T10:00:00Z"}
+    row.update(values)
+    return row
+
+
+def iv(**values) -> dict:
+    """A valid interviews row, with some values replaced."""
+    row = {"application_id": "A1", "stage": "onsite", "interviewer_id": "I1", "skill": "coding",
+           "recommendation": "yes", "occurred_at": "2024-03-01T10:00:00Z"}
+    row.update(values)
+    return row
+
+
 @pytest.fixture(scope="session")
 def config() -> Config:
     return default_config()

@@ -13,27 +13,13 @@ import pytest
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.ingest import FeedResult, ingest_feed
 from funnel.warehouse import connect, create_schema
-from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, write_csv, write_jsonl
+from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, iv, so, write_csv, write_jsonl
 
 ROLES = "ml_engineer, software_engineer, research_scientist, data_scientist"
 STAGES = "application_review, recruiter_screen, technical_screen, take_home, onsite, hiring_committee, team_matching, offer"
 SKILLS = "coding, ml_theory, ml_system_design, behavioral, system_design, research_depth, statistics, product_sense, communication"
 
 
-def so(**values) -> dict:
-    """A valid stage_outcomes row, with some values replaced."""
-    row = {"application_id": "A1", "candidate_id": "C1", "role": "ml_engineer", "stage": "onsite",
-           "outcome": "passed", "occurred_at": "2024-03-01T10:00:00Z"}
-    row.update(values)
-    return row
-
-
-def iv(**values) -> dict:
-    """A valid interviews row, with some values replaced."""
-    row = {"application_id": "A1", "stage": "onsite", "interviewer_id": "I1", "skill": "coding",
-           "recommendation": "yes", "occurred_at": "2024-03-01T10:00:00Z"}
-    row.update(values)
-    return row
 
 
 def hashed_id(*fields: str) -> str:

@@ -12,23 +12,11 @@ from funnel.ingest import ingest_feed
 from funnel.settings import FunnelError
 from funnel.validate import validate_path
 from funnel.warehouse import connect, create_schema
-from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, write_csv, write_jsonl
+from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, iv, so, write_csv, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def so(**values) -> dict:
-    row = {"application_id": "A1", "candidate_id": "C1", "role": "ml_engineer", "stage": "onsite",
-           "outcome": "passed", "occurred_at": "2024-03-01T10:00:00Z"}
-    row.update(values)
-    return row
-
-
-def iv(**values) -> dict:
-    row = {"application_id": "A1", "stage": "onsite", "interviewer_id": "I1", "skill": "coding",
-           "recommendation": "yes", "occurred_at": "2024-03-01T10:00:00Z"}
-    row.update(values)
-    return row
 
 
 def tree(root: Path) -> dict[str, bytes]:
