@@ -18,7 +18,6 @@ Every figure runs in its own process; its wall time and the peak RSS of its proc
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import re

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +20,7 @@ import duckdb
 import polars as pl
 
 from funnel.config import Config
-from funnel.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, FEEDS, FORMATS, OUTCOMES, RECOMMENDATIONS, Feed
+from funnel.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, FORMATS, OUTCOMES, RECOMMENDATIONS, Feed
 
 Progress = Callable[[str], None]
 
