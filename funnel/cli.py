@@ -43,6 +43,7 @@ def _error_message(error) -> str:
 
 
 PID_TAG, HOST_TAG = "funnel/pid", "funnel/host"
+LOCATION_NAME = "funnel"  # workspace.yaml's location_name
 
 
 def _fail_abandoned_runs(instance) -> None:
@@ -128,16 +129,17 @@ def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, al
                 raise FunnelError(f"run {rerun_of} is {parent.status.value.lower()}, not failed; use --all-steps to run it again")
             else:
                 options = dg.ReexecutionOptions.from_failure(rerun_of, instance)
-        result = dg.execute_job(
-            dg.reconstructable(resolved_funnel_job),
-            instance=instance,
-            # Dagster's own console log would repeat failures with tracebacks; ours are one line each.
-            run_config={"loggers": {"console": {"config": {"log_level": "DEBUG" if debug else "CRITICAL"}}}},
-            tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
-            raise_on_error=False,
-            reexecution_options=options,
-            asset_selection=[dg.AssetKey.from_user_string(key) for key in selection] if selection else None,
-        )
+        # Dagster's own console log would repeat failures with tracebacks; ours are one line each.
+        run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if debug else "CRITICAL"}}}}
+        tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+        if options is not None:
+            result = dg.execute_job(
+                dg.reconstructable(resolved_funnel_job), instance=instance, run_config=run_config, tags=tags,
+                raise_on_error=False, reexecution_options=options,
+            )
+        else:
+            keys = {dg.AssetKey.from_user_string(key) for key in selection} if selection else None
+            result = _execute_new_run(instance, run_config, tags, keys)
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
                 level = "failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
@@ -153,6 +155,28 @@ def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, al
         run_id = result.run_id
     _print_run_summary(home, run_id)
     return 0
+
+
+def _execute_new_run(instance, run_config: dict, tags: dict, asset_selection):
+    """A new run of funnel_job, recorded as a run of the `funnel` code location, so the UI can
+    re-execute it like the runs it launched itself (execute_job records no code location)."""
+    import dagster as dg
+    from dagster._core.execution.api import execute_run
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    from funnel.jobs import resolved_funnel_job
+
+    job = dg.reconstructable(resolved_funnel_job)
+    if asset_selection:
+        job = job.get_subset(asset_selection=asset_selection)
+    origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(LOCATION_NAME), "__repository__"), "funnel_job"
+    )
+    run = instance.create_run_for_job(
+        job.get_definition(), run_config=run_config, tags=tags, asset_selection=asset_selection,
+        remote_job_origin=origin, job_code_origin=job.get_python_origin(),
+    )
+    return execute_run(job, run, instance)
 
 
 def _print_run_summary(home: FunnelHome, run_id: str) -> None:

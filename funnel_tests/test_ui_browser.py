@@ -140,3 +140,48 @@ def test_asset_graph_shows_the_assets_and_a_launched_run_succeeds(dagster_ui, br
     assert run_in_log == run_id  # the run the UI launched is the one that published
     assert entered > 120
     assert (home / "reports" / "funnel_report.html").exists()
+
+
+REEXECUTE = """
+mutation Reexecute($params: ReexecutionParams!) {
+  launchPipelineReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def test_the_ui_re_executes_a_failed_cli_run_from_its_failure(dagster_ui, browser):
+    url, home = dagster_ui
+    env = {k: v for k, v in os.environ.items() if k not in ("FUNNEL_HOME", "DAGSTER_HOME")}
+    published = home / "warehouse" / "funnel.duckdb"
+    published.unlink(missing_ok=True)
+    (published / "in-the-way").mkdir(parents=True)  # publishing will fail
+    failed = subprocess.run([sys.executable, "-m", "funnel.cli", "--home", str(home), "run"],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert failed.returncode == 1 and "step published_warehouse failed" in failed.stderr
+    parent = failed.stderr.split("funnel rerun ")[1].split("`")[0]
+    shutil.rmtree(published)
+
+    page = browser.new_page()
+    launched = page.request.post(f"{url}/graphql", data={"query": REEXECUTE, "variables": {
+        "params": {"parentRunId": parent, "strategy": "FROM_FAILURE"}}}).json()["data"]["launchPipelineReexecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    query = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status stepKeysToExecute } } }"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        run = page.request.post(f"{url}/graphql", data={"query": query, "variables": {"id": run_id}}).json()[
+            "data"]["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    assert run["status"] == "SUCCESS", (home / "dagster-dev.log").read_text()[-3000:]
+    # only the failed step and what depends on it ran again: nothing was re-ingested
+    assert sorted(run["stepKeysToExecute"]) == ["funnel_report", "published_warehouse"]
+    conn = duckdb.connect(str(published), read_only=True)
+    try:
+        assert conn.execute("SELECT run_id FROM publish_log ORDER BY published_at DESC LIMIT 1").fetchall() == [(run_id,)]
+    finally:
+        conn.close()
