@@ -28,7 +28,7 @@ from typing import Any, Callable
 import dagster as dg
 import duckdb
 
-from funnel.assets import marts
+from funnel.assets.failures import failure_policy
 from funnel.assets.marts import PUBLISHED_MARTS, SOURCE_ASSETS, load_models
 from funnel.ingest import RECORD_TABLES
 from funnel.quality import sql_checks
@@ -38,8 +38,6 @@ from funnel.resources import FunnelWarehouse
 
 FEED_OF_TABLE = {table: feed for feed, table in RECORD_TABLES.items()}
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-# Checks open the working database like the assets do: the same Dagster concurrency pool, if the project sets one.
-WAREHOUSE_POOL: str | None = getattr(marts, "WAREHOUSE_POOL", None)
 
 
 def _asset_keys(tables: tuple[str, ...], target: str) -> list[dg.AssetKey]:
@@ -114,9 +112,9 @@ def _sql_check_result(context: dg.AssetCheckExecutionContext, result: sql_checks
 
 def _gx_check(asset: str, name: str, description: str,
               validate: Callable[[duckdb.DuckDBPyConnection, str], Any]) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name=name, blocking=True, description=description, pool=WAREHOUSE_POOL)
+    @dg.asset_check(asset=asset, name=name, blocking=True, description=description)
     def _check(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as conn:
+        with failure_policy(context), warehouse.connect() as conn:
             result = validate(conn, context.run.run_id)
         page = write_page(warehouse.paths.root, context.run.run_id,
                           suite_page(f"{asset}.{name}", result, title=f"{asset}: {name}"))
@@ -129,9 +127,9 @@ def _sql_check(asset: str, name: str, description: str,
                evaluate: Callable[[duckdb.DuckDBPyConnection, str], sql_checks.SqlCheckResult],
                reads: tuple[str, ...] = ()) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=asset, name=name, blocking=True, description=description,
-                    additional_deps=_asset_keys(reads, asset) or None, pool=WAREHOUSE_POOL)
+                    additional_deps=_asset_keys(reads, asset) or None)
     def _check(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
-        with warehouse.connect() as conn:
+        with failure_policy(context), warehouse.connect() as conn:
             result = evaluate(conn, context.run.run_id)
         page = write_page(warehouse.paths.root, context.run.run_id,
                           sql_page(f"{asset}.{name}", result, title=f"{asset}: {name}"))
