@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from funnel.assets.marts import build_all
 from funnel.config import Config, default_config
-from funnel.warehouse import connect, create_schema
+from funnel.contract import FEEDS
+from funnel.generate import generate
+from funnel.ingest import ingest_feed
+from funnel.warehouse import connect, create_schema, write_config_tables
 
 STAGE_COLUMNS = ["event_id", "application_id", "candidate_id", "role", "stage", "outcome", "occurred_at",
                  "team", "source", "level", "requires_travel"]
@@ -61,4 +65,22 @@ def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None) ->
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def generated_warehouse(root: Path, applications: int, seed: int, batch: str) -> Path:
+    """A working database file built the way a run builds it: generated landing files ingested as
+    one batch, then every model. Tests that break data copy the file first."""
+    config = default_config()
+    generate(root / "landing", applications, seed, config)
+    path = root / "pipeline.duckdb"
+    conn = connect(path)
+    try:
+        create_schema(conn)
+        write_config_tables(conn, config)
+        for name, feed in FEEDS.items():
+            ingest_feed(conn, root / "landing" / name, feed, config, batch)
+        build_all(conn, config)
+    finally:
+        conn.close()
     return path

@@ -13,11 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from funnel.assets.marts import PUBLISHED_MARTS, build_all
-from funnel.config import default_config
-from funnel.contract import FEEDS
-from funnel.generate import generate
-from funnel.ingest import RECORD_TABLES, ingest_feed
+from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.ingest import RECORD_TABLES
 from funnel.quality.expectations import (
     MART_SPECS,
     RECORD_SPECS,
@@ -29,25 +26,15 @@ from funnel.quality.expectations import (
     validate_records,
     validate_table,
 )
-from funnel.warehouse import connect, create_schema, write_config_tables
+from funnel.warehouse import connect
+from funnel_tests.conftest import generated_warehouse
 
 BATCH = "run-good"
 
 
 @pytest.fixture(scope="module")
 def warehouse_file(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("gx")
-    config = default_config()
-    generate(root / "landing", 150, 5, config)
-    path = root / "pipeline.duckdb"
-    conn = connect(path)
-    create_schema(conn)
-    write_config_tables(conn, config)
-    for name, feed in FEEDS.items():
-        ingest_feed(conn, root / "landing" / name, feed, config, BATCH)
-    build_all(conn, config)
-    conn.close()
-    return path
+    return generated_warehouse(tmp_path_factory.mktemp("gx"), 150, 5, BATCH)
 
 
 @pytest.fixture

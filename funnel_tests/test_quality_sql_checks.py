@@ -8,31 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from funnel.assets.marts import PUBLISHED_MARTS, build_all
-from funnel.config import default_config
-from funnel.contract import FEEDS
-from funnel.generate import generate
-from funnel.ingest import ingest_feed
+from funnel.assets.marts import PUBLISHED_MARTS
 from funnel.quality import sql_checks
-from funnel.warehouse import connect, create_schema, write_config_tables
+from funnel.warehouse import connect
+from funnel_tests.conftest import generated_warehouse
 
 BATCH = "run-good"
 
 
 @pytest.fixture(scope="module")
 def warehouse_file(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("sql")
-    config = default_config()
-    generate(root / "landing", 150, 9, config)
-    path = root / "pipeline.duckdb"
-    conn = connect(path)
-    create_schema(conn)
-    write_config_tables(conn, config)
-    for name, feed in FEEDS.items():
-        ingest_feed(conn, root / "landing" / name, feed, config, BATCH)
-    build_all(conn, config)
-    conn.close()
-    return path
+    return generated_warehouse(tmp_path_factory.mktemp("sql"), 150, 9, BATCH)
 
 
 @pytest.fixture
