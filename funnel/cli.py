@@ -103,9 +103,9 @@ def cmd_rerun(args: argparse.Namespace, home: FunnelHome) -> int:
 def _forget_working_database(home: FunnelHome) -> None:
     """--full-refresh: the next run rebuilds everything from the landing files. The published
     database stays as it is until that run publishes."""
-    from funnel.warehouse import working_lock
+    from funnel.warehouse import exclusive_lock
 
-    with working_lock(home.working_db):
+    with exclusive_lock(home.working_db):
         for path in (home.working_db, home.working_db.with_name(home.working_db.name + ".wal")):
             path.unlink(missing_ok=True)
     print(f"full refresh: {home.working_db} removed; rebuilding from every landing file", file=sys.stderr)

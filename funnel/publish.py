@@ -8,16 +8,15 @@ new one; nothing a reader does can block a run.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
+
+from funnel.warehouse import exclusive_lock
 
 PUBLISH_LOG_COLUMNS = {
     "published_at": ("TIMESTAMP", "When this database was published (UTC)."),
@@ -36,18 +35,6 @@ class Published:
     path: Path
     published_at: datetime
     row_counts: dict[str, int]
-
-
-@contextmanager
-def publish_lock(published_db: Path) -> Iterator[None]:
-    """One publisher at a time, across processes."""
-    lock_path = published_db.with_name(f".{published_db.name}.lock")
-    with lock_path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _fsync(path: Path) -> None:
@@ -82,7 +69,7 @@ def publish(
         " FROM landing_files WHERE status IN ('ingested', 'already_ingested')"
     ).fetchall()[0][0]
     published_db.parent.mkdir(parents=True, exist_ok=True)
-    with publish_lock(published_db):
+    with exclusive_lock(published_db):  # one publisher at a time, across processes
         # A file left half-built by a killed run is never published: remove it.
         for stale in published_db.parent.glob(f".{published_db.name}.*.building"):
             stale.unlink()

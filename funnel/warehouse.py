@@ -133,10 +133,10 @@ class WarehouseBusy(Exception):
 
 
 @contextmanager
-def working_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
-    """Serialize every process that opens the working database (CLI runs, UI runs, a second
-    `funnel run`): they wait their turn instead of failing on DuckDB's file lock. The kernel
-    releases the lock when its holder dies, so a killed run never leaves it held."""
+def exclusive_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
+    """An exclusive lock on `.<name>.lock` beside `path`, shared by every process: callers wait
+    their turn (up to FUNNEL_LOCK_TIMEOUT, default 600 s) instead of failing. The kernel releases
+    the lock when its holder dies, so a killed run never leaves it held."""
     timeout = float(os.environ.get("FUNNEL_LOCK_TIMEOUT", "600")) if timeout is None else timeout
     deadline = time.monotonic() + timeout
     with path.with_name(f".{path.name}.lock").open("w") as fh:
@@ -160,8 +160,10 @@ def working_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
 
 @contextmanager
 def open_working(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The working database, held exclusively: CLI runs, UI runs and a second `funnel run` take
+    turns instead of failing on DuckDB's file lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with working_lock(path):
+    with exclusive_lock(path):
         conn = connect(path)
         try:
             create_schema(conn)

@@ -14,7 +14,7 @@ import pytest
 
 from funnel.assets.failures import MAX_RETRIES, failure_policy
 from funnel.config import ConfigError
-from funnel.warehouse import WarehouseBusy, working_lock
+from funnel.warehouse import WarehouseBusy, exclusive_lock
 
 
 def step_context(retry_number: int = 0) -> SimpleNamespace:
@@ -54,19 +54,19 @@ def test_a_config_error_fails_at_once_with_its_message():
     assert raised.value.description == "/home/funnel.yaml: roles.ml.pipeline: stage 'x' is not in the stage catalog"
 
 
-def test_working_lock_waits_for_the_holder_then_gives_up_after_the_timeout(tmp_path: Path):
+def test_the_lock_waits_for_the_holder_then_gives_up_after_the_timeout(tmp_path: Path):
     db = tmp_path / "pipeline.duckdb"
     released = threading.Event()
 
     def hold(seconds: float) -> None:
-        with working_lock(db):
+        with exclusive_lock(db):
             released.wait(seconds)
 
     holder = threading.Thread(target=hold, args=(0.6,))
     holder.start()
     time.sleep(0.1)
     started = time.monotonic()
-    with working_lock(db, timeout=5):  # waits until the holder lets go, then gets it
+    with exclusive_lock(db, timeout=5):  # waits until the holder lets go, then gets it
         waited = time.monotonic() - started
     holder.join()
     assert 0.3 < waited < 5
@@ -75,7 +75,7 @@ def test_working_lock_waits_for_the_holder_then_gives_up_after_the_timeout(tmp_p
     holder.start()
     time.sleep(0.1)
     with pytest.raises(WarehouseBusy, match="stayed in use by another run for 0 s"):
-        with working_lock(db, timeout=0.3):
+        with exclusive_lock(db, timeout=0.3):
             pass
     released.set()
     holder.join()
