@@ -92,6 +92,18 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     return conn
 
 
+def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(column name, DuckDB type) of a table of the connection's own database, in table order."""
+    return [
+        (name, str(dtype))
+        for name, dtype in conn.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ?"
+            " AND schema_name = current_schema() AND database_name = current_database() ORDER BY column_index",
+            [table],
+        ).fetchall()
+    ]
+
+
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(SCHEMA)
 

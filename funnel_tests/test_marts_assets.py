@@ -18,10 +18,9 @@ from funnel.assets.marts import (
     load_models,
     mart_assets,
     markdown_preview,
-    table_columns,
 )
 from funnel.resources import FunnelWarehouse
-from funnel.warehouse import connect, create_schema, write_config_tables
+from funnel.warehouse import connect, create_schema, table_columns, write_config_tables
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 MODELS = {m.name: m for m in load_models()}

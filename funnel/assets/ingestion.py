@@ -3,6 +3,7 @@
 import dagster as dg
 
 from funnel.assets.failures import failure_policy
+from funnel.assets.marts import column_schema
 from funnel.assets.progress import say
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES, Feed
 from funnel.ingest import RECORD_TABLES, FeedResult, ingest_feed
@@ -54,15 +55,6 @@ def funnel_config(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse)
     )
 
 
-def _schema(conn, table: str) -> dg.TableSchema:
-    columns = conn.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index", [table]
-    ).fetchall()
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name, kind, description=RECORD_COLUMNS.get(name, "")) for name, kind in columns]
-    )
-
-
 def _summary_markdown(result: FeedResult) -> str:
     lines = ["| file | status | rows read | accepted | duplicates | quarantined | problem |", "|---|---|---|---|---|---|---|"]
     for f in result.files:
@@ -96,7 +88,7 @@ def _ingestion_asset(feed: Feed, description: str) -> dg.AssetsDefinition:
                 quarantined_total = conn.execute(
                     "SELECT count(*) FROM quarantined_rows WHERE feed = ?", [feed.name]
                 ).fetchall()[0][0]
-                schema = _schema(conn, table)
+                schema = column_schema(conn, table, RECORD_COLUMNS)
         accepted = result.total("rows_accepted")
         say(
             context,

@@ -26,7 +26,7 @@ from funnel.assets.progress import say
 from funnel.config import Config
 from funnel.metrics import create_sql_macros
 from funnel.resources import FunnelWarehouse
-from funnel.warehouse import create_schema, write_config_tables
+from funnel.warehouse import create_schema, table_columns, write_config_tables
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 LAYERS = ("staging", "intermediate", "marts")
@@ -198,23 +198,12 @@ def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     return conn.execute(f"SELECT count(*) FROM {_ident(table)}").fetchall()[0][0]
 
 
-def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    """(column name, DuckDB type) in table order."""
-    return [
-        (name, str(dtype))
-        for name, dtype in conn.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
-            " ORDER BY column_index",
-            [table],
-        ).fetchall()
-    ]
-
-
-def column_schema(conn: duckdb.DuckDBPyConnection, model: Model) -> dg.TableSchema:
+def column_schema(conn: duckdb.DuckDBPyConnection, table: str, descriptions: Mapping[str, str]) -> dg.TableSchema:
+    """The table's columns and types as Dagster shows them, each with its description."""
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name=name, type=dtype, description=model.columns.get(name))
-            for name, dtype in table_columns(conn, model.name)
+            dg.TableColumn(name=name, type=dtype, description=descriptions.get(name))
+            for name, dtype in table_columns(conn, table)
         ]
     )
 
@@ -239,7 +228,7 @@ def markdown_preview(conn: duckdb.DuckDBPyConnection, table: str, limit: int = P
 def materialize_metadata(conn: duckdb.DuckDBPyConnection, model: Model) -> dict[str, object]:
     metadata: dict[str, object] = {
         "dagster/row_count": dg.MetadataValue.int(row_count(conn, model.name)),
-        "dagster/column_schema": column_schema(conn, model),
+        "dagster/column_schema": column_schema(conn, model.name, model.columns),
         "dagster/table_name": model.name,
         "sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```"),
     }

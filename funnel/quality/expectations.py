@@ -24,6 +24,7 @@ import duckdb
 
 from funnel.contract import FEEDS, OUTCOMES, RECOMMENDATIONS
 from funnel.quality.report import plain
+from funnel.warehouse import table_columns
 
 EXAMPLE_ROWS = 20
 PARTIAL_UNEXPECTED = 20
@@ -614,17 +615,6 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
-            " AND database_name = current_database() ORDER BY column_index",
-            [table],
-        ).fetchall()
-    ]
-
-
 def validate_table(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -641,7 +631,7 @@ def validate_table(
     for GX to report (it raises: a broken check); an invariant whose SQL does not bind is broken too.
     """
     rules = rules_for(spec, config)
-    available = table_columns(conn, table)
+    available = [name for name, _ in table_columns(conn, table)]
     if not available:
         raise ValueError(f"table {table!r} does not exist in the working database")
     wanted: dict[str, None] = {}
