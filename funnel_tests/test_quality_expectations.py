@@ -30,6 +30,7 @@ from funnel.warehouse import connect
 from funnel_tests.conftest import generated_warehouse
 
 BATCH = "run-good"
+ENGINES = ("great_expectations", "duckdb")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def test_suites_pass_on_good_data(conn):
         assert result.rows == conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
 
 
-def test_bad_rates_and_a_broken_sum_are_reported_with_counts_and_example_rows(conn):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_rates_and_a_broken_sum_are_reported_with_counts_and_example_rows(conn, engine):
     # three rows broken three ways: a rate of 1.2, low above the rate, entered != the sum of outcomes
     rows = conn.execute(
         "SELECT role, stage FROM stage_pass_rates WHERE pass_rate BETWEEN 0.05 AND 0.9 ORDER BY role, stage LIMIT 3"
@@ -83,7 +85,8 @@ def test_bad_rates_and_a_broken_sum_are_reported_with_counts_and_example_rows(co
     conn.execute("UPDATE stage_pass_rates SET pass_rate = 1.2 WHERE role = ? AND stage = ?", [r1, s1])
     conn.execute("UPDATE stage_pass_rates SET pass_rate_low = pass_rate + 0.01 WHERE role = ? AND stage = ?", [r2, s2])
     conn.execute("UPDATE stage_pass_rates SET entered = entered + 3 WHERE role = ? AND stage = ?", [r3, s3])
-    result = validate_mart(conn, "stage_pass_rates")
+    result = validate_mart(conn, "stage_pass_rates", engine=engine)
+    assert result.engine == engine
     assert not result.success and not result.broken
     failed = {o.description: o for o in result.failed}
     assert set(failed) == {
@@ -106,7 +109,8 @@ def test_bad_rates_and_a_broken_sum_are_reported_with_counts_and_example_rows(co
     assert {row["rule"] for row in result.examples(10)} == set(failed)
 
 
-def test_records_suite_reads_only_the_batch_and_catches_values_outside_the_contract(conn):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_records_suite_reads_only_the_batch_and_catches_values_outside_the_contract(conn, engine):
     conn.execute(
         """
         INSERT INTO stage_outcome_records
@@ -117,7 +121,7 @@ def test_records_suite_reads_only_the_batch_and_catches_values_outside_the_contr
     )
     conn.execute("UPDATE stage_outcome_records SET outcome = 'pased' WHERE record_id = (SELECT min(record_id) FROM stage_outcome_records WHERE batch_id = 'run-bad')")
     conn.execute("UPDATE stage_outcome_records SET role = 'astronaut' WHERE record_id = (SELECT max(record_id) FROM stage_outcome_records WHERE batch_id = 'run-bad')")
-    bad = validate_records(conn, "stage_outcome_records", "run-bad")
+    bad = validate_records(conn, "stage_outcome_records", "run-bad", engine=engine)
     assert bad.rows == 5
     assert {o.description for o in bad.failed} == {
         "outcome is one of in_progress, passed, failed, withdrew, skipped",
@@ -128,7 +132,7 @@ def test_records_suite_reads_only_the_batch_and_catches_values_outside_the_contr
     assert outcome.unexpected_count == 1 and outcome.partial_unexpected == ("pased",)
     assert outcome.example_rows[0]["outcome"] == "pased" and outcome.example_rows[0]["record_id"].endswith("-new")
     # the good batch is not re-read and still passes
-    good = validate_records(conn, "stage_outcome_records", BATCH)
+    good = validate_records(conn, "stage_outcome_records", BATCH, engine=engine)
     assert good.success and good.rows > 5
 
 
@@ -149,12 +153,48 @@ def test_an_expectation_that_raises_is_broken_not_bad_data(conn):
     assert missing.broken and "no_such_column" in missing.exception
     assert result.outcome("between without bounds").broken
     assert result.summary.startswith("BROKEN CHECK: 2 expectation(s) raised")
-    # a spec naming a column the mart does not have, and an invariant whose SQL does not bind
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_spec_naming_a_missing_column_or_sql_that_does_not_bind_is_broken(conn, engine):
     spec = MART_SPECS["travel_vetting"]
     broken_spec = type(spec)(key=spec.key, counts=("applications", "not_a_column"),
                              invariants={"nonsense": "no_column_here > 1"})
-    table = validate_table(conn, "travel_vetting", broken_spec, ConfigValues.from_db(conn))
+    table = validate_table(conn, "travel_vetting", broken_spec, ConfigValues.from_db(conn), engine=engine)
     assert {o.description for o in table.broken} == {"not_a_column is never NULL", "not_a_column is of type int",
                                                        "not_a_column >= 0", "nonsense"}
+    assert "not_a_column" in table.outcome("not_a_column >= 0").exception
     assert "does not run" in table.outcome("nonsense").exception
     assert table.outcome("applications >= 0").success and table.failed == []
+
+
+def test_both_engines_report_the_same_outcomes_on_broken_data(conn, monkeypatch):
+    # duplicated keys, NULLs, values outside their sets and ranges, a broken invariant, in two tables
+    conn.execute("UPDATE application_journeys SET final_status = 'ghosted' WHERE application_key IN "
+                 "(SELECT application_key FROM application_journeys ORDER BY application_key LIMIT 3)")
+    conn.execute("UPDATE application_journeys SET records = 0, role = NULL WHERE application_key = "
+                 "(SELECT max(application_key) FROM application_journeys)")
+    conn.execute("INSERT INTO application_journeys SELECT * FROM application_journeys ORDER BY application_key LIMIT 2")
+    conn.execute("UPDATE application_journeys SET stages_entered_count = stages_entered_count + 1 WHERE "
+                 "application_key = (SELECT min(application_key) FROM application_journeys WHERE stages_entered_count > 0)")
+    conn.execute("UPDATE stage_pass_rates SET pass_rate_high = pass_rate - 0.5, skip_rate = -0.25 "
+                 "WHERE pass_rate > 0.5")
+    conn.execute("INSERT INTO stage_pass_rates SELECT * FROM stage_pass_rates LIMIT 1")
+    config = ConfigValues.from_db(conn)
+    for mart in ("application_journeys", "stage_pass_rates"):
+        by_engine = {engine: validate_mart(conn, mart, config, engine=engine) for engine in ENGINES}
+        gx, sql = by_engine["great_expectations"], by_engine["duckdb"]
+        assert gx.rows == sql.rows
+        assert [o.description for o in gx.outcomes] == [o.description for o in sql.outcomes]
+        failed = {o.description for o in gx.failed}
+        assert failed == {o.description for o in sql.failed} and len(failed) >= 3, mart
+        for g, d in zip(gx.outcomes, sql.outcomes):
+            assert g.success == d.success, g.description
+            if not g.success:
+                assert g.unexpected_count == d.unexpected_count, g.description
+                assert sorted(map(str, g.partial_unexpected)) == sorted(map(str, d.partial_unexpected)), g.description
+                assert len(d.example_rows) == min(d.unexpected_count, 20), g.description
+    # left to choose, the engine follows FUNNEL_GX_MAX_ROWS
+    monkeypatch.setenv("FUNNEL_GX_MAX_ROWS", "10")
+    assert validate_mart(conn, "application_journeys", config).engine == "duckdb"
+    assert validate_mart(conn, "travel_vetting", config).engine == "great_expectations"

@@ -8,11 +8,12 @@ two roles) is shown but does not block.
 
 On the record assets (the batch this run ingested):
     batch_expectations          Great Expectations suite over the rows with batch_id = this run
+                                (above FUNNEL_GX_MAX_ROWS rows, the same rules as SQL in DuckDB)
     unique_record_ids           no record id twice (all batches)
     quarantine_share            share of this run's rows quarantined: ERROR above the threshold, WARN below
     one_role_per_application    (stage_outcome_records) WARN: records are append-only, see sql_checks
 On every published mart:
-    expectations                Great Expectations suite over every row
+    expectations                Great Expectations suite over every row (likewise)
     roles_and_stages_in_config  role / stage columns exist in the configuration (marts that have them)
     reconciles_with_records     counts that must agree between records and marts, by definition
     single_terminal_outcome     (stage_pass_rates) no application counted at two terminal outcomes
@@ -76,6 +77,7 @@ def _suite_check_result(context: dg.AssetCheckExecutionContext, result: Any, pag
     metadata: dict[str, Any] = {
         "rows_validated": result.rows,
         "selection": result.where or "all rows",
+        "engine": result.engine,
         "expectations": len(result.outcomes),
         "failed_expectations": len(result.failed),
         "broken_expectations": len(result.broken),

@@ -6,6 +6,11 @@ columns, accepted values and row invariants, and `rules_for()` turns a spec into
 (GX's SQL datasource over DuckDB is broken: every expectation silently fails), adds one boolean
 column per row invariant computed in SQL, and validates them with an ephemeral GX context.
 
+Above FUNNEL_GX_MAX_ROWS rows (a first run's millions of records, one row per application) the
+same rules are evaluated as SQL in DuckDB instead (`validate_in_duckdb`): GX in pandas costs about
+a second per 100k rows and the whole frame in memory. Both engines report the same outcomes;
+funnel_tests/test_quality_expectations.py holds them to it on broken data.
+
 Every expectation's `exception_info` is inspected: an expectation that raised (a missing column,
 an impossible argument) is reported as *broken* - a defect of the check, not bad data.
 
@@ -411,6 +416,7 @@ class SuiteResult:
     rows: int
     outcomes: tuple[ExpectationOutcome, ...]
     where: str | None = None
+    engine: str = "great_expectations"  # or "duckdb": see validate_table
 
     @property
     def broken(self) -> list[ExpectationOutcome]:
@@ -624,21 +630,26 @@ def validate_table(
     where: str | None = None,
     params: Sequence[Any] = (),
     suite_name: str | None = None,
+    engine: str | None = None,
 ) -> SuiteResult:
     """Validate the rows of `table` (optionally `WHERE <where>`) against the rules of `spec`.
 
-    Only the columns the rules read are fetched. A rule naming a column the table lacks is left
-    for GX to report (it raises: a broken check); an invariant whose SQL does not bind is broken too.
+    `engine`: "great_expectations" (GX on a pandas frame of the rows), "duckdb" (the same rules
+    as SQL over the table), or None: GX up to `gx_max_rows()` rows, DuckDB above, where reading
+    every row into pandas would cost minutes and gigabytes. Both give the same outcomes.
+
+    Only the columns the rules read are fetched. A rule naming a column the table lacks is broken
+    (GX raises on it); an invariant whose SQL does not bind is broken too.
     """
     rules = rules_for(spec, config)
-    available = [name for name, _ in table_columns(conn, table)]
-    if not available:
+    types = dict(table_columns(conn, table))
+    if not types:
         raise ValueError(f"table {table!r} does not exist in the working database")
     wanted: dict[str, None] = {}
     for rule in rules:
         if rule.sql is None:
-            wanted.update(dict.fromkeys(c for c in rule.columns if c in available))
-    wanted.update(dict.fromkeys(c for c in spec.key if c in available))
+            wanted.update(dict.fromkeys(c for c in rule.columns if c in types))
+    wanted.update(dict.fromkeys(c for c in spec.key if c in types))
     filter_sql = f" WHERE {where}" if where else ""
     invariant_columns: list[str] = []
     broken: list[ExpectationOutcome] = []
@@ -657,33 +668,202 @@ def validate_table(
             continue
         kept_rules.append(rule)
         invariant_columns.append(expr)
-        involved = _referenced_columns(rule.sql, available)
+        involved = _referenced_columns(rule.sql, types)
         example_columns[rule.description] = involved
         wanted.update(dict.fromkeys(involved))
     shown_where = where
     for value in params:  # for people: the filter with its values
         shown_where = (shown_where or "").replace("?", "'" + str(value).replace("'", "''") + "'", 1)
     select = ", ".join([*(_ident(c) for c in wanted), *invariant_columns]) or "1 AS __row"
-    frame = conn.execute(f"SELECT {select} FROM {_ident(table)}{filter_sql}", list(params)).df()
-    return validate_frame(
-        suite_name or table,
-        frame,
-        kept_rules,
-        key=spec.key,
-        table=table,
-        where=shown_where,
-        example_columns=example_columns,
-        broken=broken,
-    )
+    rows_sql = f"SELECT {select} FROM {_ident(table)}{filter_sql}"
+    if engine is None:
+        rows = conn.execute(f"SELECT count(*) FROM {_ident(table)}{filter_sql}", list(params)).fetchone()[0]
+        engine = "great_expectations" if rows <= gx_max_rows() else "duckdb"
+    common = dict(key=spec.key, table=table, where=shown_where, example_columns=example_columns, broken=broken)
+    if engine == "duckdb":
+        return validate_in_duckdb(conn, suite_name or table, rows_sql, list(params), kept_rules,
+                                  types={**types, **{c: "BOOLEAN" for c in (r.columns[0] for r in kept_rules if r.sql)}},
+                                  **common)
+    if engine != "great_expectations":
+        raise ValueError(f"unknown validation engine {engine!r}: great_expectations or duckdb")
+    frame = conn.execute(rows_sql, list(params)).df()
+    return validate_frame(suite_name or table, frame, kept_rules, **common)
 
 
-def validate_mart(conn: duckdb.DuckDBPyConnection, mart: str, config: ConfigValues | None = None) -> SuiteResult:
+def gx_max_rows() -> int:
+    """Tables with more rows than this (FUNNEL_GX_MAX_ROWS, default 200,000) are validated in DuckDB:
+    Great Expectations costs ~1 s per 100k rows in pandas plus the frame's memory."""
+    value = os.environ.get("FUNNEL_GX_MAX_ROWS", "200000")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"FUNNEL_GX_MAX_ROWS: {value!r} is not a whole number of rows") from None
+
+
+# DuckDB column types each kind of TYPE_LISTS accepts (what .df() turns into those pandas dtypes)
+DUCKDB_TYPES: dict[str, tuple[str, ...]] = {
+    "int": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"),
+    "float": ("FLOAT", "DOUBLE"),
+    "bool": ("BOOLEAN",),
+    "str": ("VARCHAR",),
+    "timestamp": ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"),
+    "date": ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"),
+}
+_KIND_OF_TYPE_LIST = {tuple(v): k for k, v in TYPE_LISTS.items()}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "NULL"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _columns_of(rule: Rule) -> list[str]:
+    kwargs = rule.kwargs
+    return list(kwargs.get("column_list") or dict.fromkeys(kwargs[k] for k in ("column", "column_A", "column_B")
+                                                        if k in kwargs))
+
+
+def _row_rule_sql(rule: Rule, types: Mapping[str, str]) -> tuple[str, str, list[Any]]:
+    """(condition of an unexpected row, condition of a row the rule looks at, the condition's
+    parameters) of a row-by-row rule. Raises ValueError for a rule that cannot be evaluated, as GX
+    raises: a broken check."""
+    kwargs = rule.kwargs
+    columns = [_ident(c) for c in _columns_of(rule)]
+    if rule.expectation == "ExpectColumnValuesToNotBeNull":
+        return f"{columns[0]} IS NULL", "true", []
+    if rule.expectation == "ExpectColumnValuesToBeBetween":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if low is None and high is None:
+            raise ValueError("min_value and max_value cannot both be None")
+        outside = [f"{columns[0]} < ?" for _ in [low] if low is not None] + [f"{columns[0]} > ?" for _ in [high]
+                                                                             if high is not None]
+        return "(" + " OR ".join(outside) + ")", f"{columns[0]} IS NOT NULL", [v for v in (low, high) if v is not None]
+    if rule.expectation == "ExpectColumnValuesToBeInSet":
+        return f"NOT list_contains(?, {columns[0]})", f"{columns[0]} IS NOT NULL", [list(kwargs["value_set"])]
+    if rule.expectation == "ExpectColumnPairValuesAToBeGreaterThanB":
+        a, b = columns
+        return f"NOT ({a} {'>=' if kwargs.get('or_equal') else '>'} {b})", f"{a} IS NOT NULL AND {b} IS NOT NULL", []
+    raise ValueError(f"{rule.expectation} has no SQL form")
+
+
+def validate_in_duckdb(
+    conn: duckdb.DuckDBPyConnection,
+    suite_name: str,
+    rows_sql: str,
+    params: list[Any],
+    rules: Sequence[Rule],
+    *,
+    types: Mapping[str, str],
+    key: Sequence[str] = (),
+    table: str | None = None,
+    where: str | None = None,
+    example_columns: Mapping[str, Sequence[str]] | None = None,
+    broken: Sequence[ExpectationOutcome] = (),
+) -> SuiteResult:
+    """The rules of `validate_frame`, evaluated as SQL over the rows of `rows_sql`: one scan for
+    every row-by-row rule, one GROUP BY per uniqueness rule, the column types from the table. The
+    counts, sample values and example rows are those GX reports (examples ordered by the key)."""
+    # a view, not a table: the rows are read by each of the few queries below, never held in memory
+    for value in params:
+        rows_sql = rows_sql.replace("?", _literal(value), 1)
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW validated_rows AS {rows_sql}")
+    try:
+        return _validate_rows(conn, suite_name, rules, types=types, key=key, table=table, where=where,
+                              example_columns=example_columns or {}, broken=broken)
+    finally:
+        conn.execute("DROP VIEW IF EXISTS validated_rows")
+
+
+def _validate_rows(conn, suite_name, rules, *, types, key, table, where, example_columns, broken) -> SuiteResult:
+    total = conn.execute("SELECT count(*) FROM validated_rows").fetchone()[0]
+    order = ", ".join(_ident(c) for c in key if c in types) or "ALL"
+    counted: dict[int, tuple[str, list[Any]]] = {}  # rule index -> (where an unexpected row is, its parameters)
+    aggregates: list[str] = []
+    aggregate_params: list[Any] = []
+    outcomes: dict[int, ExpectationOutcome] = {}
+
+    def broken_rule(index: int, rule: Rule, problem: str) -> None:
+        outcomes[index] = ExpectationOutcome(rule.description, _snake(rule.expectation), rule.column_label, False,
+                                             exception=problem)
+
+    for index, rule in enumerate(rules):
+        missing = [c for c in _columns_of(rule) if c not in types]
+        if missing:
+            broken_rule(index, rule, f'ValueError: column "{missing[0]}" does not exist in the table')
+        elif rule.expectation == "ExpectColumnValuesToBeInTypeList":
+            column = rule.kwargs["column"]
+            allowed = DUCKDB_TYPES[_KIND_OF_TYPE_LIST[tuple(rule.kwargs["type_list"])]]
+            outcomes[index] = ExpectationOutcome(rule.description, _snake(rule.expectation), rule.column_label,
+                                                 types[column].split("(")[0] in allowed, element_count=total,
+                                                 observed_value=types[column])
+        elif rule.expectation in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
+            columns = ", ".join(_ident(c) for c in _columns_of(rule))
+            present = " OR ".join(f"{_ident(c)} IS NOT NULL" for c in _columns_of(rule))
+            counted[index] = (f"({present}) AND ({columns}) IN (SELECT ({columns}) FROM validated_rows "
+                              f"GROUP BY ALL HAVING count(*) > 1)", [])
+            aggregates += [f"count(*) FILTER (WHERE {counted[index][0]})", f"count(*) FILTER (WHERE {present})"]
+        else:
+            try:
+                condition, domain, condition_params = _row_rule_sql(rule, types)
+            except ValueError as exc:
+                broken_rule(index, rule, f"ValueError: {exc}")
+                continue
+            counted[index] = (f"{domain} AND {condition}", condition_params)
+            aggregates += [f"count(*) FILTER (WHERE {domain} AND {condition})", f"count(*) FILTER (WHERE {domain})"]
+            aggregate_params += condition_params
+    counts = conn.execute(f"SELECT {', '.join(aggregates) or '0'} FROM validated_rows", aggregate_params).fetchone()
+    for n, (index, (condition, condition_params)) in enumerate(counted.items()):
+        rule = rules[index]
+        unexpected, looked_at = counts[2 * n], counts[2 * n + 1]
+        partial: tuple[Any, ...] = ()
+        examples: tuple[dict, ...] = ()
+        if unexpected:
+            picked = _columns_of(rule)
+            shown = [c for c in (*key, *(example_columns.get(rule.description, ()) if rule.sql else picked))
+                     if c in types]
+            shown = list(dict.fromkeys(shown))
+            fetched = conn.execute(
+                f"SELECT {', '.join(_ident(c) for c in (*picked, *shown))} FROM validated_rows WHERE {condition} "
+                f"ORDER BY {order} LIMIT {PARTIAL_UNEXPECTED}", condition_params).fetchall()
+            width = len(picked)
+            # as GX lists them: a value, a pair as [A, B], a compound key as {column: value}
+            compound = rule.expectation == "ExpectCompoundColumnsToBeUnique"
+            partial = tuple(plain(row[0]) if width == 1 else plain(dict(zip(picked, row)) if compound else
+                                                                    list(row[:width])) for row in fetched)
+            examples = tuple({c: plain(v) for c, v in zip(shown, row[width:])} for row in fetched[:EXAMPLE_ROWS])
+        outcomes[index] = ExpectationOutcome(
+            description=rule.description,
+            expectation=_snake(rule.expectation),
+            column=rule.sql if rule.sql is not None else rule.column_label,
+            success=unexpected == 0,
+            element_count=total,
+            unexpected_count=unexpected,
+            unexpected_percent=100.0 * unexpected / looked_at if looked_at else 0.0,
+            partial_unexpected=partial,
+            example_rows=examples,
+        )
+    merged = [outcomes[i] for i in sorted(outcomes)] + list(broken)
+    return SuiteResult(suite=suite_name, table=table or suite_name, rows=total, outcomes=tuple(merged),
+                       where=where, engine="duckdb")
+
+
+def validate_mart(conn: duckdb.DuckDBPyConnection, mart: str, config: ConfigValues | None = None, *,
+                  engine: str | None = None) -> SuiteResult:
     """Every row of a published mart against its suite."""
-    return validate_table(conn, mart, MART_SPECS[mart], config or ConfigValues.from_db(conn), suite_name=f"{mart}_suite")
+    return validate_table(conn, mart, MART_SPECS[mart], config or ConfigValues.from_db(conn),
+                          suite_name=f"{mart}_suite", engine=engine)
 
 
 def validate_records(
-    conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, config: ConfigValues | None = None
+    conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, config: ConfigValues | None = None, *,
+    engine: str | None = None,
 ) -> SuiteResult:
     """The records one run (batch) ingested against the records suite; older batches are not re-read."""
     return validate_table(
@@ -694,4 +874,5 @@ def validate_records(
         where="batch_id = ?",
         params=[batch_id],
         suite_name=f"{table}_batch_suite",
+        engine=engine,
     )

@@ -43,7 +43,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return None if math.isnan(value) else float(value)  # numpy.float64 is a float: unwrapped too
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
@@ -154,8 +154,10 @@ def suite_page(name: str, result: Any, *, title: str | None = None) -> Page:
         # failures first, then in the suite's order
         for o in sorted(result.outcomes, key=lambda o: {"broken": 0, "failed": 1}.get(_status_of_expectation(o), 2))
     ]
-    sections = [Section("Expectations", f"{len(result.outcomes)} expectations, validated with Great Expectations "
-                                          "on a pandas frame read from DuckDB.", overview)]
+    how = ("validated with Great Expectations on a pandas frame read from DuckDB" if result.engine == "great_expectations"
+           else "evaluated as SQL in DuckDB (more rows than FUNNEL_GX_MAX_ROWS; the same rules as the "
+                "Great Expectations suite)")
+    sections = [Section("Expectations", f"{len(result.outcomes)} expectations, {how}.", overview)]
     for o in result.outcomes:
         if o.exception:
             sections.append(Section(f"BROKEN: {o.description}", "The expectation raised instead of evaluating: "
@@ -171,6 +173,7 @@ def suite_page(name: str, result: Any, *, title: str | None = None) -> Page:
         "table": result.table,
         "rows validated": result.rows,
         "selection": result.where or "all rows",
+        "engine": result.engine,
         "expectations": len(result.outcomes),
         "failed": len(result.failed),
         "broken": len(result.broken),
