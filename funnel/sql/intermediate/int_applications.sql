@@ -10,16 +10,18 @@ last_stage AS (
     GROUP BY role
 ),
 stages AS (
+    -- the stage lists: one unordered list of (stage_order, stage) per flag, sorted afterwards
+    -- (cheaper than ordered aggregates); empty when nothing is flagged
     SELECT
         s.application_id,
-        coalesce(list(s.stage ORDER BY s.stage_order) FILTER (WHERE s.entered), []::VARCHAR[]) AS stages_entered,
+        coalesce(list_transform(list_sort(list((s.stage_order, s.stage)) FILTER (WHERE s.entered)), lambda x: x[2]), []::VARCHAR[]) AS stages_entered,
         count(*) FILTER (WHERE s.entered) AS stages_entered_count,
         arg_max(s.stage, s.stage_order) FILTER (WHERE s.entered) AS furthest_stage,
         max(s.stage_order) FILTER (WHERE s.entered) AS furthest_stage_order,
-        coalesce(list(s.stage ORDER BY s.stage_order) FILTER (WHERE s.skipped), []::VARCHAR[]) AS skipped_stages,
-        coalesce(list(s.stage ORDER BY s.stage_order) FILTER (WHERE s.skipped_explicit), []::VARCHAR[]) AS skipped_explicit_stages,
-        coalesce(list(s.stage ORDER BY s.stage_order) FILTER (WHERE s.skipped_implied), []::VARCHAR[]) AS skipped_implied_stages,
-        coalesce(list(s.stage ORDER BY s.stage_order) FILTER (WHERE NOT s.in_pipeline), []::VARCHAR[]) AS off_pipeline_stages,
+        coalesce(list_transform(list_sort(list((s.stage_order, s.stage)) FILTER (WHERE s.skipped)), lambda x: x[2]), []::VARCHAR[]) AS skipped_stages,
+        coalesce(list_transform(list_sort(list((s.stage_order, s.stage)) FILTER (WHERE s.skipped_explicit)), lambda x: x[2]), []::VARCHAR[]) AS skipped_explicit_stages,
+        coalesce(list_transform(list_sort(list((s.stage_order, s.stage)) FILTER (WHERE s.skipped_implied)), lambda x: x[2]), []::VARCHAR[]) AS skipped_implied_stages,
+        coalesce(list_transform(list_sort(list((s.stage_order, s.stage)) FILTER (WHERE NOT s.in_pipeline)), lambda x: x[2]), []::VARCHAR[]) AS off_pipeline_stages,
         bool_or(s.stage = 'onsite' AND s.entered) AS entered_onsite,
         any_value(s.latest_outcome) FILTER (WHERE s.stage = 'onsite' AND s.entered) AS onsite_outcome,
         count(*) FILTER (WHERE s.entered AND s.stage_order < o.onsite_order) AS stages_entered_before_onsite,
@@ -38,18 +40,23 @@ final AS (
     GROUP BY application_id
 ),
 backward AS (
-    -- a non-skipped record at an earlier stage that occurred strictly after a non-skipped record at a later stage
-    SELECT application_id, bool_or(stage_order < earlier_max_stage_order) AS moved_backward
+    -- a non-skipped record at an earlier stage that occurred strictly after a non-skipped record
+    -- at a later stage: some stage's last such record is after a later stage's first one
+    SELECT application_id, bool_or(first_at < earlier_stages_last_at) AS moved_backward
     FROM (
         SELECT
             application_id,
-            stage_order,
-            max(stage_order) OVER (
-                PARTITION BY application_id ORDER BY occurred_at
-                RANGE BETWEEN UNBOUNDED PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING
-            ) AS earlier_max_stage_order
-        FROM stg_stage_outcomes
-        WHERE outcome <> 'skipped'
+            first_at,
+            max(last_at) OVER (
+                PARTITION BY application_id ORDER BY stage_order
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ) AS earlier_stages_last_at
+        FROM (
+            SELECT application_id, stage_order, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+            FROM stg_stage_outcomes
+            WHERE outcome <> 'skipped'
+            GROUP BY application_id, stage_order
+        )
     )
     GROUP BY application_id
 )
