@@ -5,14 +5,25 @@
 -- depends_on: stg_stage_outcomes
 SELECT
     application_id,
-    first(role ORDER BY occurred_at DESC, outcome_rank DESC, record_id DESC) AS role,
-    first(candidate_id ORDER BY occurred_at DESC, outcome_rank DESC, record_id DESC) AS candidate_id,
-    CAST(date_trunc('month', min(occurred_at)) AS DATE) AS cohort_month,
-    min(occurred_at) AS first_record_at,
-    max(occurred_at) AS last_record_at,
-    first(requires_travel ORDER BY occurred_at DESC, outcome_rank DESC, record_id DESC)
-        FILTER (WHERE requires_travel IS NOT NULL) AS requires_travel,
-    count(*) AS records,
-    count(DISTINCT role) > 1 AS role_changed
-FROM stg_stage_outcomes
-GROUP BY application_id
+    latest[1] AS role,
+    latest[2] AS candidate_id,
+    CAST(date_trunc('month', first_record_at) AS DATE) AS cohort_month,
+    first_record_at,
+    last_record_at,
+    requires_travel,
+    records,
+    role_changed
+FROM (
+    -- arg_max of the tie-rule key (record_id is unique) rather than ordered aggregates
+    SELECT
+        application_id,
+        arg_max((role, candidate_id), (occurred_at, outcome_rank, record_id)) AS latest,
+        min(occurred_at) AS first_record_at,
+        max(occurred_at) AS last_record_at,
+        arg_max(requires_travel, (occurred_at, outcome_rank, record_id))
+            FILTER (WHERE requires_travel IS NOT NULL) AS requires_travel,
+        count(*) AS records,
+        min(role) <> max(role) AS role_changed
+    FROM stg_stage_outcomes
+    GROUP BY application_id
+)
