@@ -5,7 +5,7 @@ that machine noise hits every figure alike:
 
 - floor: one DuckDB scan of the landing files with the contract's types (benchmarks/floor.py);
 - pipeline full: `funnel run` in a new FUNNEL_HOME (empty warehouse), with per-step timings
-  from the run's own Dagster events, grouped into ingest, marts, checks, publish and overhead;
+  from the run's own Dagster events, grouped into ingest, marts, checks, publish, report and overhead;
 - pipeline incremental: one more day of data (1/365 of the events, new applications) dropped
   into that FUNNEL_HOME, then `funnel run` again;
 - pandas baseline: benchmarks/pandas_baseline.py on the same files; its three marts are
@@ -38,8 +38,9 @@ SEED = 20_260_101
 FEED_NAMES = ("stage_outcomes", "interviews")
 INGEST_STEPS = {"funnel_config", "stage_outcome_records", "interview_records"}
 PUBLISH_STEPS = {"published_warehouse"}
+REPORT_STEPS = {"funnel_report"}
 COMPARED = ("stage_pass_rates", "skipped_stages", "team_matching_dropoff")
-FIGURES = ("floor", "pipeline_full", "ingest", "marts", "checks", "publish", "dagster_overhead",
+FIGURES = ("floor", "pipeline_full", "ingest", "marts", "checks", "publish", "report", "dagster_overhead",
            "pipeline_incremental", "pandas_baseline")
 TOLERANCE = 1e-9
 
@@ -237,14 +238,14 @@ def step_times(home: Path, run_id: str, wall: float) -> dict[str, float]:
     from funnel.assets.marts import load_models
 
     model_names = {m.name for m in load_models()}
-    groups = dict.fromkeys(("ingest", "marts", "checks", "publish"), 0.0)
+    groups = dict.fromkeys(("ingest", "marts", "checks", "publish", "report"), 0.0)
     with DagsterInstance.from_config(str(home / ".dagster")) as instance:
         for stat in instance.get_run_step_stats(run_id):
             if stat.start_time is None or stat.end_time is None:
                 continue
             key = stat.step_key
             group = ("ingest" if key in INGEST_STEPS else "publish" if key in PUBLISH_STEPS
-                     else "marts" if key in model_names else "checks")
+                     else "report" if key in REPORT_STEPS else "marts" if key in model_names else "checks")
             groups[group] += stat.end_time - stat.start_time
     groups["dagster_overhead"] = wall - sum(groups.values())
     return groups
@@ -417,7 +418,7 @@ def table(results: dict) -> str:
             med = fig["median_s"]
             ratio = fig["ratio_to_floor"]
             lines.append(
-                f"{r['size']:>6} {r['format']:<8} {('  ' if name in ('ingest', 'marts', 'checks', 'publish', 'dagster_overhead') else '') + name:<22} "
+                f"{r['size']:>6} {r['format']:<8} {('  ' if name in ('ingest', 'marts', 'checks', 'publish', 'report', 'dagster_overhead') else '') + name:<22} "
                 f"{'' if med is None else f'{med:.2f}':>10} {'' if ratio is None else f'{ratio:.1f}':>8} "
                 f"{_gib(fig['peak_rss_bytes']):>10}  {len(fig['runs_s'])}"
             )
