@@ -94,13 +94,14 @@ def unique_record_ids(conn: duckdb.DuckDBPyConnection, table: str) -> SqlCheckRe
     """No record id appears twice in a records table (all batches)."""
     if table not in RECORD_TABLES.values():
         raise ValueError(f"not a records table: {table!r}")
+    # the repeated ids first, then their details: lists built for every id would cost seconds per million
     sql = f"""
+        WITH repeated AS (SELECT record_id FROM {_ident(table)} GROUP BY record_id HAVING count(*) > 1)
         SELECT record_id, count(*) AS records,
                list(source_file || ':' || source_line ORDER BY source_file, source_line)[1:5] AS read_from,
                list(DISTINCT batch_id ORDER BY batch_id) AS batches
-        FROM {_ident(table)}
+        FROM {_ident(table)} SEMI JOIN repeated USING (record_id)
         GROUP BY record_id
-        HAVING count(*) > 1
         ORDER BY records DESC, record_id
     """
     return _result(conn, "unique_record_ids", f"every record_id in {table} is unique (across all batches)", sql,
@@ -115,12 +116,14 @@ def one_role_per_application(conn: duckdb.DuckDBPyConnection, *, severity: str =
     data. The marts define an application's role as its latest record's (int_application_attributes).
     """
     sql = """
+        WITH mixed AS (
+            SELECT application_id FROM stage_outcome_records GROUP BY application_id HAVING min(role) <> max(role)
+        )
         SELECT application_id, count(DISTINCT role) AS roles_named, list(DISTINCT role ORDER BY role) AS roles,
                count(*) AS records,
                arg_max(role, occurred_at) AS latest_role
-        FROM stage_outcome_records
+        FROM stage_outcome_records SEMI JOIN mixed USING (application_id)
         GROUP BY application_id
-        HAVING count(DISTINCT role) > 1
         ORDER BY application_id
     """
     return _result(conn, "one_role_per_application",
@@ -231,19 +234,25 @@ def single_terminal_outcome(conn: duckdb.DuckDBPyConnection) -> SqlCheckResult:
     per-stage table the pass-rate marts count from agrees with it."""
     terminal = _sql_list(TERMINAL_OUTCOMES)
     sql = f"""
+        WITH twice_latest AS (
+            SELECT application_id, stage FROM int_latest_stage_records WHERE outcome IN ({terminal})
+            GROUP BY ALL HAVING count(*) > 1
+        ),
+        twice_stages AS (
+            SELECT application_id, stage FROM int_application_stages WHERE entered AND latest_outcome IN ({terminal})
+            GROUP BY ALL HAVING count(*) > 1
+        )
         SELECT 'int_latest_stage_records' AS found_in, application_id, stage,
                count(*) AS terminal_rows, list(outcome ORDER BY outcome) AS outcomes
-        FROM int_latest_stage_records
+        FROM int_latest_stage_records SEMI JOIN twice_latest USING (application_id, stage)
         WHERE outcome IN ({terminal})
         GROUP BY application_id, stage
-        HAVING count(*) > 1
         UNION ALL
         SELECT 'int_application_stages', application_id, stage,
                count(*), list(latest_outcome ORDER BY latest_outcome)
-        FROM int_application_stages
+        FROM int_application_stages SEMI JOIN twice_stages USING (application_id, stage)
         WHERE entered AND latest_outcome IN ({terminal})
         GROUP BY application_id, stage
-        HAVING count(*) > 1
         UNION ALL
         SELECT 'int_application_stages vs int_latest_stage_records', s.application_id, s.stage,
                1, [s.latest_outcome, l.outcome]
