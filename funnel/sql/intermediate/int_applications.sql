@@ -4,10 +4,16 @@
 WITH onsite AS (
     SELECT stage_order AS onsite_order FROM config_stages WHERE stage = 'onsite'
 ),
-last_stage AS (
-    SELECT role, arg_max(stage, pipeline_order) AS last_pipeline_stage
-    FROM config_role_stages
-    GROUP BY role
+role_stages AS (
+    -- per role: the pipeline's last stage, and how many pipeline stages lie strictly between the
+    -- first one and onsite (every application has a row at each of them in int_application_stages)
+    SELECT
+        rs.role,
+        arg_max(rs.stage, rs.pipeline_order) AS last_pipeline_stage,
+        count(*) FILTER (WHERE rs.pipeline_order > 1 AND rs.stage_order < o.onsite_order) AS stages_between_first_and_onsite
+    FROM config_role_stages AS rs
+    LEFT JOIN onsite AS o ON true
+    GROUP BY rs.role
 ),
 stages AS (
     -- the stage lists: one unordered list of (stage_order, stage) per flag, sorted afterwards
@@ -25,17 +31,17 @@ stages AS (
         bool_or(s.stage = 'onsite' AND s.entered) AS entered_onsite,
         any_value(s.latest_outcome) FILTER (WHERE s.stage = 'onsite' AND s.entered) AS onsite_outcome,
         count(*) FILTER (WHERE s.entered AND s.stage_order < o.onsite_order) AS stages_entered_before_onsite,
-        count(*) FILTER (WHERE s.in_pipeline AND s.pipeline_order > 1 AND s.stage_order < o.onsite_order) AS stages_between_first_and_onsite,
         count(*) FILTER (WHERE s.in_pipeline AND s.pipeline_order > 1 AND s.stage_order < o.onsite_order AND s.skipped) AS skipped_between_first_and_onsite
     FROM int_application_stages AS s
     LEFT JOIN onsite AS o ON true
+    -- not_reached rows (no record, not skipped) count in none of these
+    WHERE s.latest_outcome IS NOT NULL OR s.skipped_implied
     GROUP BY s.application_id
 ),
 final AS (
     SELECT
         application_id,
-        first(stage ORDER BY occurred_at DESC, outcome_rank DESC, record_id DESC) AS final_stage,
-        first(outcome ORDER BY occurred_at DESC, outcome_rank DESC, record_id DESC) AS final_outcome
+        arg_max((stage, outcome), (occurred_at, outcome_rank, record_id)) AS final
     FROM int_latest_stage_records
     GROUP BY application_id
 ),
@@ -73,12 +79,12 @@ SELECT
     s.stages_entered_count,
     s.furthest_stage,
     s.furthest_stage_order,
-    f.final_stage,
-    f.final_outcome,
+    f.final[1] AS final_stage,
+    f.final[2] AS final_outcome,
     CASE
-        WHEN f.final_outcome = 'failed' THEN 'rejected'
-        WHEN f.final_outcome = 'withdrew' THEN 'withdrew'
-        WHEN f.final_outcome = 'passed' AND f.final_stage = ls.last_pipeline_stage THEN 'hired'
+        WHEN f.final[2] = 'failed' THEN 'rejected'
+        WHEN f.final[2] = 'withdrew' THEN 'withdrew'
+        WHEN f.final[2] = 'passed' AND f.final[1] = rl.last_pipeline_stage THEN 'hired'
         ELSE 'in_progress'
     END AS final_status,
     s.skipped_stages,
@@ -90,10 +96,10 @@ SELECT
     s.onsite_outcome,
     s.stages_entered_before_onsite,
     coalesce(s.entered_onsite, false)
-        AND s.stages_between_first_and_onsite > 0
-        AND s.skipped_between_first_and_onsite = s.stages_between_first_and_onsite AS fast_tracked
+        AND coalesce(rl.stages_between_first_and_onsite, 0) > 0
+        AND s.skipped_between_first_and_onsite = rl.stages_between_first_and_onsite AS fast_tracked
 FROM int_application_attributes AS a
 JOIN stages AS s ON s.application_id = a.application_id
 JOIN final AS f ON f.application_id = a.application_id
-LEFT JOIN last_stage AS ls ON ls.role = a.role
+LEFT JOIN role_stages AS rl ON rl.role = a.role
 LEFT JOIN backward AS b ON b.application_id = a.application_id

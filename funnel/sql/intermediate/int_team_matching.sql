@@ -16,27 +16,38 @@ WITH tm_roles AS (
 as_of AS (
     SELECT max(occurred_at) AS as_of FROM stg_stage_outcomes
 ),
+latest AS (
+    -- the latest records at the final evaluation stage, team_matching and offer in one pass
+    SELECT
+        l.application_id,
+        any_value(l.outcome) FILTER (WHERE l.stage = r.final_evaluation_stage) AS final_evaluation_outcome,
+        any_value(l.occurred_at) FILTER (WHERE l.stage = r.final_evaluation_stage) AS final_evaluation_at,
+        any_value(l.is_decision) FILTER (WHERE l.stage = r.final_evaluation_stage) AS final_evaluation_decided,
+        any_value(l.outcome) FILTER (WHERE l.stage = 'team_matching') AS team_matching_outcome,
+        any_value(l.occurred_at) FILTER (WHERE l.stage = 'team_matching') AS team_matching_at,
+        any_value(l.outcome) FILTER (WHERE l.stage = 'offer') AS offer_outcome
+    FROM int_latest_stage_records AS l
+    JOIN tm_roles AS r ON r.role = l.role
+    WHERE l.stage IN (r.final_evaluation_stage, 'team_matching', 'offer')
+    GROUP BY l.application_id
+),
 base AS (
     SELECT
         a.application_id,
         a.role,
         a.cohort_month,
         r.final_evaluation_stage,
-        fe.outcome AS final_evaluation_outcome,
-        fe.occurred_at AS final_evaluation_at,
-        coalesce(fe.is_decision, false) AS final_evaluation_decided,
-        tm.outcome AS team_matching_outcome,
-        tm.occurred_at AS team_matching_at,
-        offer.outcome AS offer_outcome,
-        coalesce(fe.outcome = 'passed', false) OR tm.record_id IS NOT NULL AS cleared
+        l.final_evaluation_outcome,
+        l.final_evaluation_at,
+        coalesce(l.final_evaluation_decided, false) AS final_evaluation_decided,
+        l.team_matching_outcome,
+        l.team_matching_at,
+        l.offer_outcome,
+        -- team_matching_outcome is never NULL on a team_matching record
+        coalesce(l.final_evaluation_outcome = 'passed', false) OR l.team_matching_outcome IS NOT NULL AS cleared
     FROM int_application_attributes AS a
     JOIN tm_roles AS r ON r.role = a.role
-    LEFT JOIN int_latest_stage_records AS fe
-      ON fe.application_id = a.application_id AND fe.stage = r.final_evaluation_stage
-    LEFT JOIN int_latest_stage_records AS tm
-      ON tm.application_id = a.application_id AND tm.stage = 'team_matching'
-    LEFT JOIN int_latest_stage_records AS offer
-      ON offer.application_id = a.application_id AND offer.stage = 'offer'
+    LEFT JOIN latest AS l ON l.application_id = a.application_id
 ),
 classified AS (
     SELECT
