@@ -4,17 +4,26 @@
 -- stage: onsite pass rate and hires. The role-level fast_tracked_* columns compare the onsite
 -- pass rate of fast-tracked applications with the other applications that entered onsite.
 -- depends_on: int_application_stages, int_applications
-WITH per_stage AS (
+WITH stage_counts AS (
+    SELECT
+        role,
+        stage,
+        any_value(stage_order) AS stage_order,
+        any_value(pipeline_order) AS pipeline_order,
+        count(*) AS applications,
+        count(*) FILTER (WHERE entered) AS entered,
+        count(*) FILTER (WHERE skipped_explicit) AS skipped_explicit,
+        count(*) FILTER (WHERE skipped_implied) AS skipped_implied,
+        count(*) FILTER (WHERE skipped) AS skipped
+    FROM int_application_stages
+    WHERE in_pipeline
+    GROUP BY role, stage
+),
+later_fates AS (
+    -- how skippers and enterers fared later: only their rows need the application's facts
     SELECT
         s.role,
         s.stage,
-        any_value(s.stage_order) AS stage_order,
-        any_value(s.pipeline_order) AS pipeline_order,
-        count(*) AS applications,
-        count(*) FILTER (WHERE s.entered) AS entered,
-        count(*) FILTER (WHERE s.skipped_explicit) AS skipped_explicit,
-        count(*) FILTER (WHERE s.skipped_implied) AS skipped_implied,
-        count(*) FILTER (WHERE s.skipped) AS skipped,
         count(*) FILTER (WHERE s.skipped AND a.entered_onsite) AS skippers_entered_onsite,
         count(*) FILTER (WHERE s.skipped AND a.onsite_outcome = 'passed') AS skippers_onsite_passed,
         count(*) FILTER (WHERE s.skipped AND a.onsite_outcome = 'failed') AS skippers_onsite_failed,
@@ -25,8 +34,22 @@ WITH per_stage AS (
         count(*) FILTER (WHERE s.entered AND a.final_status = 'hired') AS enterers_hired
     FROM int_application_stages AS s
     JOIN int_applications AS a ON a.application_id = s.application_id
-    WHERE s.in_pipeline
+    WHERE s.in_pipeline AND (s.entered OR s.skipped)
     GROUP BY s.role, s.stage
+),
+per_stage AS (
+    SELECT
+        c.*,
+        coalesce(f.skippers_entered_onsite, 0) AS skippers_entered_onsite,
+        coalesce(f.skippers_onsite_passed, 0) AS skippers_onsite_passed,
+        coalesce(f.skippers_onsite_failed, 0) AS skippers_onsite_failed,
+        coalesce(f.skippers_hired, 0) AS skippers_hired,
+        coalesce(f.enterers_entered_onsite, 0) AS enterers_entered_onsite,
+        coalesce(f.enterers_onsite_passed, 0) AS enterers_onsite_passed,
+        coalesce(f.enterers_onsite_failed, 0) AS enterers_onsite_failed,
+        coalesce(f.enterers_hired, 0) AS enterers_hired
+    FROM stage_counts AS c
+    LEFT JOIN later_fates AS f ON f.role = c.role AND f.stage = c.stage
 ),
 per_role AS (
     SELECT
