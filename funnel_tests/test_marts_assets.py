@@ -121,9 +121,8 @@ def test_contract_columns_and_descriptions_of_every_column():
             "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?", [name]
         ).fetchall():
             assert comment == model.columns[column]
-        assert conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall() == [
-            (model.description,)
-        ]
+        catalog = "duckdb_views() WHERE view_name" if model.layer == "staging" else "duckdb_tables() WHERE table_name"
+        assert conn.execute(f"SELECT comment FROM {catalog} = ?", [name]).fetchall() == [(model.description,)]
     for table, wanted in CONTRACT.items():
         columns = {c for c, _ in table_columns(conn, table)}
         assert set(wanted.split()) <= columns, (table, set(wanted.split()) - columns)
