@@ -1,16 +1,19 @@
 """Landing files to typed, deduplicated records in DuckDB.
 
 A run reads only files whose content it has not ingested before (by sha256; renaming or touching a
-file changes nothing), loads their rows as text into a batch table, and classifies every row in
-one SQL pass: accepted, an exact duplicate of a record already kept (dropped and counted), or
-quarantined with the first reason code that applies. Nothing is ever deleted: a rerun over the
-same landing folder adds nothing.
+file changes nothing), and loads their rows into a batch table normalized and checked, file by
+file. Once every file is loaded, the few rows whose id was read before (in the batch or by an
+earlier one) are settled: each row ends accepted, an exact duplicate of a record already kept
+(dropped and counted), or quarantined with the first reason code that applies. Nothing is ever
+deleted: a rerun over the same landing folder adds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,8 +34,7 @@ BOOLEAN_COLUMNS = {"requires_travel"}
 TIMESTAMP_COLUMN = "occurred_at"
 HASH_CHUNK = 1 << 20
 SNIFF_BYTES = 1 << 16
-INGEST_MEMORY_LIMIT = "4GiB"  # DuckDB's budget while a batch is loaded, classified and stored (it spills beyond;
-# the records table's primary-key index cannot spill: 10M records need well over 1 GiB)
+INGEST_MEMORY_LIMIT = "1GiB"  # DuckDB's budget while a batch is loaded, classified and stored (it spills beyond)
 
 
 class FileProblem(Exception):
@@ -133,7 +135,8 @@ def _json_keys(path: Path) -> list[str]:
 def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
     """The file's rows as text, with `__line` (CSV: the line in the file; JSON Lines: the record's
     position counting non-blank lines; Parquet: the row number, from 1) and `__raw` (the row's
-    original values as JSON). Raises FileProblem when the file cannot be ingested at all."""
+    original values: a struct of every column of the file, in file order). Raises FileProblem when
+    the file cannot be ingested at all."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FileProblem(
@@ -181,12 +184,34 @@ def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
     missing = [c for c in feed.required if c not in columns]
     if missing:
         raise FileProblem(f"missing required column(s): {', '.join(missing)}")
-    raw = pl.struct(frame.columns).struct.json_encode()
     return frame.select(
         pl.lit(lines).alias("__line"),
-        raw.alias("__raw"),
+        pl.struct(frame.columns).alias("__raw"),
         *[(pl.col(c) if c in columns else pl.lit(None, dtype=pl.String)).alias(c) for c in feed.columns],
     )
+
+
+class RawValues:
+    """Each loaded file's raw values (`__line` and `__raw`), kept for the few rows that end quarantined:
+    as Parquet in one anonymous temporary file, so on disk, compressed, and gone with the process
+    however it ends."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._parts: dict[int, tuple[int, int]] = {}  # file order -> (offset, size)
+
+    def add(self, order: int, frame: pl.DataFrame) -> None:
+        start = self._file.seek(0, io.SEEK_END)
+        frame.select("__line", "__raw").write_parquet(self._file, compression="lz4")
+        self._parts[order] = (start, self._file.seek(0, io.SEEK_END) - start)
+
+    def read(self, order: int) -> pl.DataFrame:
+        start, size = self._parts[order]
+        self._file.seek(start)
+        return pl.read_parquet(io.BytesIO(self._file.read(size)))
+
+    def close(self) -> None:
+        self._file.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,69 +309,122 @@ def _identity_sql(feed: Feed) -> tuple[str, str]:
     return record_id, content
 
 
-def classify_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, config: Config) -> None:
-    """Classify every row of `batch_raw` into `batch_rows` with a status: accepted, duplicate or quarantined."""
-    record_table = RECORD_TABLES[feed.name]
+def _file_name(order: str) -> str:
+    """SQL for the relative path of the file at reading position `order`; the parameter is the list
+    of the batch's files in reading order (DuckDB lists count from 1)."""
+    return f"list_extract(?, {order} + 1)"
+
+
+def _rows_sql(feed: Feed, config: Config) -> str:
+    """Every row of `landing_frame` (one file's text columns) normalized and checked, for `batch_rows`:
+    an invalid row is quarantined with its first reason code; a valid one gets its record id and
+    content hash and is accepted until classify_batch finds its id read before. The parameter is the
+    file's position in reading order."""
     reason, detail = _reason_sql(feed, config)
     record_id, content_hash = _identity_sql(feed)
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE batch_rows AS
+    # In line order: the batch then holds its rows in reading order, and storing them keeps it without a sort.
+    return f"""
         WITH normalized AS (
-            SELECT __file_order, __file, __line, __raw,
+            SELECT __line,
                 {_normalized(feed)}
-            FROM batch_raw
+            FROM landing_frame
         ),
         checked AS (
-            SELECT *, {reason} AS reason, {detail} AS detail,
-                -- an invalid row keeps only the id it was sent with: a hash of invalid fields means nothing
-                CASE WHEN {reason} IS NULL THEN {record_id} ELSE {feed.id_column} END AS record_id,
-                {content_hash} AS content_hash
-            FROM normalized
-        ),
-        valid AS (
-            SELECT c.*,
-                row_number() OVER w AS nth_in_batch,
-                first_value(content_hash) OVER w AS first_hash,
-                first_value(__file) OVER w AS first_file,
-                first_value(__line) OVER w AS first_line
-            FROM checked c WHERE reason IS NULL
-            WINDOW w AS (PARTITION BY record_id ORDER BY __file_order, __line)
-        ),
-        decided AS (
-            SELECT v.* EXCLUDE (reason, detail),
+            SELECT *, {reason} AS reason, {detail} AS detail FROM normalized
+        )
+        SELECT ?::INTEGER AS __file_order, * EXCLUDE ({feed.id_column}, __{TIMESTAMP_COLUMN}_text),
+            -- an invalid row keeps only the id it was sent with: a hash of invalid fields means nothing
+            CASE WHEN reason IS NULL THEN {record_id} ELSE {feed.id_column} END AS record_id,
+            CASE WHEN reason IS NULL THEN {content_hash} END AS content_hash,
+            CASE WHEN reason IS NULL THEN 'accepted' ELSE 'quarantined' END AS status
+        FROM checked
+        ORDER BY __line
+        """
+
+
+def classify_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, raw_values: RawValues, file_names: list[str]) -> None:
+    """Settle the valid rows of `batch_rows` whose id was read before: more than once in the batch
+    (the first read is accepted) or by an earlier batch. The same content again is a duplicate,
+    different content is quarantined. Then every quarantined row gets its raw values as read."""
+    record_table = RECORD_TABLES[feed.name]
+    # Only the rows of those ids (a few in a thousand) are ranked, by narrow columns: ranking every row
+    # of a large batch with all its columns is what made ingestion slow and memory-hungry.
+    conn.execute(
+        f"""
+        UPDATE batch_rows AS b SET status = d.status, reason = d.reason, detail = d.detail
+        FROM (
+            WITH read_before AS (
+                SELECT record_id FROM batch_rows WHERE reason IS NULL GROUP BY record_id HAVING count(*) > 1
+                UNION
+                SELECT record_id FROM {record_table}
+                WHERE record_id IN (SELECT record_id FROM batch_rows WHERE reason IS NULL)
+            ),
+            ranked AS (
+                SELECT __file_order, __line, record_id, content_hash,
+                    row_number() OVER w AS nth_in_batch,
+                    first_value(content_hash) OVER w AS first_hash,
+                    first_value(__file_order) OVER w AS first_file_order,
+                    first_value(__line) OVER w AS first_line
+                FROM batch_rows
+                WHERE reason IS NULL AND record_id IN (SELECT record_id FROM read_before)
+                WINDOW w AS (PARTITION BY record_id ORDER BY __file_order, __line)
+            )
+            SELECT r.__file_order, r.__line,
                 CASE
-                    WHEN kept.record_id IS NOT NULL AND kept.content_hash = v.content_hash THEN 'duplicate'
+                    WHEN kept.record_id IS NOT NULL AND kept.content_hash = r.content_hash THEN 'duplicate'
                     WHEN kept.record_id IS NOT NULL THEN 'quarantined'
                     WHEN nth_in_batch = 1 THEN 'accepted'
-                    WHEN v.content_hash = first_hash THEN 'duplicate'
+                    WHEN r.content_hash = first_hash THEN 'duplicate'
                     ELSE 'quarantined'
                 END AS status,
-                CASE WHEN (kept.record_id IS NOT NULL AND kept.content_hash <> v.content_hash)
-                          OR (kept.record_id IS NULL AND nth_in_batch > 1 AND v.content_hash <> first_hash)
+                CASE WHEN (kept.record_id IS NOT NULL AND kept.content_hash <> r.content_hash)
+                          OR (kept.record_id IS NULL AND nth_in_batch > 1 AND r.content_hash <> first_hash)
                      THEN 'conflicting_duplicate' END AS reason,
-                CASE WHEN kept.record_id IS NOT NULL AND kept.content_hash <> v.content_hash
-                     THEN 'id ' || {_quote('v.record_id')} || ' was already ingested with different content (from '
+                CASE WHEN kept.record_id IS NOT NULL AND kept.content_hash <> r.content_hash
+                     THEN 'id ' || {_quote('r.record_id')} || ' was already ingested with different content (from '
                           || kept.source_file || ' line ' || kept.source_line || ')'
-                     WHEN kept.record_id IS NULL AND nth_in_batch > 1 AND v.content_hash <> first_hash
-                     THEN 'id ' || {_quote('v.record_id')} || ' was read first with different content ('
-                          || first_file || ' line ' || first_line || ')' END AS detail
-            FROM valid v
-            LEFT JOIN {record_table} kept ON kept.record_id = v.record_id
-        )
-        SELECT * EXCLUDE (nth_in_batch, first_hash, first_file, first_line) FROM decided
-        UNION ALL BY NAME
-        SELECT *, 'quarantined' AS status FROM checked WHERE reason IS NOT NULL
+                     WHEN kept.record_id IS NULL AND nth_in_batch > 1 AND r.content_hash <> first_hash
+                     THEN 'id ' || {_quote('r.record_id')} || ' was read first with different content ('
+                          || {_file_name('first_file_order')} || ' line ' || first_line || ')' END AS detail
+            FROM ranked r
+            LEFT JOIN {record_table} kept ON kept.record_id = r.record_id
+        ) AS d
+        WHERE b.__file_order = d.__file_order AND b.__line = d.__line AND d.status <> 'accepted'
+        """,
+        [file_names],
+    )
+    _quarantine_raw_values(conn, feed, raw_values)
+
+
+def _quarantine_raw_values(conn: duckdb.DuckDBPyConnection, feed: Feed, raw_values: RawValues) -> None:
+    """The raw values (JSON) of the quarantined rows.
+
+    A quarantined row already in quarantine (the same raw values for the same reason, e.g. an
+    overwritten export read again) is a duplicate, not a second quarantined row. Only the
+    quarantined rows (about 1%) are encoded, hashed and compared."""
+    conn.execute("ALTER TABLE batch_rows ADD COLUMN __raw VARCHAR")
+    conn.execute("ALTER TABLE batch_rows ADD COLUMN raw_hash VARCHAR")
+    quarantined = conn.sql("SELECT __file_order, __line FROM batch_rows WHERE status = 'quarantined'").pl()
+    if quarantined.is_empty():
+        return
+    raw = pl.concat(
+        [
+            raw_values.read(order)
+            .join(lines, on="__line", how="semi")
+            .select(pl.lit(order, dtype=pl.Int32).alias("__file_order"), "__line", pl.col("__raw").struct.json_encode())
+            for (order,), lines in quarantined.group_by("__file_order")
+        ]
+    )
+    conn.register("quarantined_raw", raw)
+    conn.execute(
+        f"""
+        UPDATE batch_rows AS b
+        SET __raw = q.__raw, raw_hash = sha256('{feed.name}' || chr(31) || b.reason || chr(31) || q.__raw)
+        FROM quarantined_raw q
+        WHERE b.__file_order = q.__file_order AND b.__line = q.__line
         """
     )
-    # A quarantined row already in quarantine (the same raw values for the same reason, e.g. an
-    # overwritten export read again) is a duplicate, not a second quarantined row. Only the
-    # quarantined rows (about 1%) are hashed and compared: the batch is not rewritten.
-    conn.execute("ALTER TABLE batch_rows ADD COLUMN raw_hash VARCHAR")
-    conn.execute(
-        f"UPDATE batch_rows SET raw_hash = sha256('{feed.name}' || chr(31) || reason || chr(31) || __raw)"
-        " WHERE status = 'quarantined'"
-    )
+    conn.unregister("quarantined_raw")
     conn.execute(
         f"""
         UPDATE batch_rows AS b SET status = 'duplicate'
@@ -364,26 +442,46 @@ def classify_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, config: Config) 
     )
 
 
-def _store_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, batch_id: str, now: datetime) -> None:
+def _count_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, loaded: dict[int, FileResult], result: FeedResult) -> None:
+    """Each file's rows accepted, duplicate and quarantined, its warning, and the quarantine's reasons."""
+    for order, status, n in conn.execute("SELECT __file_order, status, count(*) FROM batch_rows GROUP BY ALL").fetchall():
+        setattr(loaded[order], {"accepted": "rows_accepted", "duplicate": "rows_duplicate",
+                                "quarantined": "rows_quarantined"}[status], n)
+    if "requires_travel" in feed.columns:
+        for order, n, line, value in conn.execute(
+            "SELECT __file_order, count(*), min(__line), arg_min(__requires_travel_text, __line) FROM batch_rows "
+            "WHERE status = 'accepted' AND requires_travel IS NULL AND __requires_travel_text IS NOT NULL GROUP BY ALL"
+        ).fetchall():
+            loaded[order].warning = (
+                f"{n} row(s) with an unreadable requires_travel, kept as unknown (first: line {line}, {value!r})"
+            )
+    result.quarantined_by_reason = dict(
+        conn.execute(
+            "SELECT reason, count(*) FROM batch_rows WHERE status = 'quarantined' GROUP BY reason ORDER BY reason"
+        ).fetchall()
+    )
+
+
+def _store_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, batch_id: str, now: datetime, file_names: list[str]) -> None:
     record_table = RECORD_TABLES[feed.name]
     columns = [c for c in feed.columns if c != feed.id_column]
+    # No ORDER BY: the batch is in reading order already, and sorting 10M records takes nearly as long as storing
+    # them. DuckDB keeps a table's order through a filter and a projection (preserve_insertion_order).
     conn.execute(
         f"""
         INSERT INTO {record_table} (record_id, {', '.join(columns)}, content_hash, source_file, source_line, batch_id, ingested_at)
-        SELECT record_id, {', '.join(columns)}, content_hash, __file, __line, ?, ?
+        SELECT record_id, {', '.join(columns)}, content_hash, {_file_name('__file_order')}, __line, ?, ?
         FROM batch_rows WHERE status = 'accepted'
-        ORDER BY __file_order, __line
         """,
-        [batch_id, now],
+        [file_names, batch_id, now],
     )
     conn.execute(
-        """
+        f"""
         INSERT INTO quarantined_rows
-        SELECT ?, __file, __line, reason, detail, record_id, __raw, raw_hash, ?, ?
+        SELECT ?, {_file_name('__file_order')}, __line, reason, detail, record_id, __raw, raw_hash, ?, ?
         FROM batch_rows WHERE status = 'quarantined'
-        ORDER BY __file_order, __line
         """,
-        [feed.name, batch_id, now],
+        [feed.name, file_names, batch_id, now],
     )
 
 
@@ -406,9 +504,6 @@ def _known_files(conn: duckdb.DuckDBPyConnection, feed: str) -> tuple[dict, set,
 def _mtime(path: Path) -> tuple[int, datetime]:
     st = path.stat()
     return st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
-
-
-BATCH_RAW_DDL = "CREATE OR REPLACE TEMP TABLE batch_raw (__file_order INTEGER, __file VARCHAR, __line BIGINT, __raw VARCHAR, {})"
 
 
 def ingest_feed(
@@ -437,100 +532,98 @@ def ingest_files(
     result = FeedResult(feed.name)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     latest, ingested_hashes, seen = _known_files(conn, feed.name)
-    # Loading and classifying a large batch (windows over every row, with its raw JSON) would otherwise take
-    # DuckDB's default budget (80% of RAM); capped, DuckDB spills to its temp directory instead.
-    memory_limit = conn.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    file_names = [rel for rel, _ in files]
+    # A large batch would otherwise take DuckDB's default budget (80% of RAM); capped, DuckDB spills
+    # to its temp directory instead.
+    memory_limit, checkpoint_threshold = conn.execute(
+        "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+    ).fetchone()
     conn.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
-    conn.execute(BATCH_RAW_DDL.format(", ".join(f"{c} VARCHAR" for c in feed.columns)))
+    # The temporary batch is loaded and classified outside the transaction, each statement committed on
+    # its own: rows a transaction adds to a temporary table stay in memory whatever the limit (3.5 GB for
+    # 10M events under a 1 GiB limit). Meanwhile no automatic checkpoint: it would compress the batch,
+    # dropped soon after, adding about half to the loading time.
+    conn.execute("SET checkpoint_threshold = '1TB'")
+    loaded: dict[int, FileResult] = {}
     to_record: list[tuple[FileResult, str, int, datetime]] = []
-    batch_files: dict[str, FileResult] = {}
-    for order, (rel, path) in enumerate(files):
-        try:
-            size, mtime = _mtime(path)
-            known = latest.get(rel)
-            if known and known[0] == size and known[1] == mtime:
-                digest = known[2]  # untouched since we hashed it
+    raw_values = RawValues()
+    try:
+        rows_sql = _rows_sql(feed, config)
+        # The batch table takes its columns from the rows of an empty file.
+        conn.register("landing_frame", pl.DataFrame(schema={"__line": pl.Int64, **dict.fromkeys(feed.columns, pl.String)}))
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_rows AS {rows_sql} LIMIT 0", [0])
+        conn.unregister("landing_frame")
+        for order, (rel, path) in enumerate(files):
+            try:
+                size, mtime = _mtime(path)
+                known = latest.get(rel)
+                if known and known[0] == size and known[1] == mtime:
+                    digest = known[2]  # untouched since we hashed it
+                else:
+                    digest = file_sha256(path)
+            except OSError as exc:
+                # Unreadable (permissions, vanished): reported, not recorded (it has no content hash), read next run.
+                problem = f"cannot be read: {exc.strerror or exc}"
+                result.files.append(FileResult(feed.name, rel, "rejected", problem=problem))
+                say(f"{feed.name}: {rel}: rejected: {problem}")
+                continue
+            if (rel, digest) in seen:
+                if known and known[1] != mtime:  # touched, same content: remember the new mtime, read nothing
+                    conn.execute(
+                        "UPDATE landing_files SET modified_at = ? WHERE feed = ? AND path = ? AND content_hash = ?",
+                        [mtime, feed.name, rel, digest],
+                    )
+                result.files.append(FileResult(feed.name, rel, "unchanged"))
+                continue
+            if digest in ingested_hashes:
+                # The same content under another name (a renamed or copied export): nothing new to read.
+                file_result = FileResult(feed.name, rel, "already_ingested")
+                result.files.append(file_result)
+                to_record.append((file_result, digest, size, mtime))
+                continue
+            try:
+                frame = read_landing_file(path, rel, feed)
+            except FileProblem as problem:
+                file_result = FileResult(feed.name, rel, "rejected", problem=str(problem))
+                say(f"{feed.name}: {rel}: rejected: {problem}")
             else:
-                digest = file_sha256(path)
-        except OSError as exc:
-            # Unreadable (permissions, vanished): reported, not recorded (it has no content hash), read next run.
-            problem = f"cannot be read: {exc.strerror or exc}"
-            result.files.append(FileResult(feed.name, rel, "rejected", problem=problem))
-            say(f"{feed.name}: {rel}: rejected: {problem}")
-            continue
-        if (rel, digest) in seen:
-            if known and known[1] != mtime:  # touched, same content: remember the new mtime, read nothing
-                conn.execute(
-                    "UPDATE landing_files SET modified_at = ? WHERE feed = ? AND path = ? AND content_hash = ?",
-                    [mtime, feed.name, rel, digest],
-                )
-            result.files.append(FileResult(feed.name, rel, "unchanged"))
-            continue
-        if digest in ingested_hashes:
-            # The same content under another name (a renamed or copied export): nothing new to read.
-            file_result = FileResult(feed.name, rel, "already_ingested")
+                conn.register("landing_frame", frame.drop("__raw"))
+                conn.execute(f"INSERT INTO batch_rows {rows_sql}", [order])
+                conn.unregister("landing_frame")
+                raw_values.add(order, frame)
+                file_result = FileResult(feed.name, rel, "ingested", rows_read=frame.height)
+                loaded[order] = file_result
+                say(f"{feed.name}: {rel}: read {frame.height:,} rows")
+            if file_result.status == "ingested":
+                ingested_hashes.add(digest)
+            seen.add((rel, digest))
             result.files.append(file_result)
             to_record.append((file_result, digest, size, mtime))
-            continue
-        try:
-            frame = read_landing_file(path, rel, feed)
-        except FileProblem as problem:
-            file_result = FileResult(feed.name, rel, "rejected", problem=str(problem))
-            say(f"{feed.name}: {rel}: rejected: {problem}")
-        else:
-            conn.register("landing_frame", frame)
-            conn.execute(
-                "INSERT INTO batch_raw SELECT ?, ?, * FROM landing_frame", [order, rel]
-            )
-            conn.unregister("landing_frame")
-            file_result = FileResult(feed.name, rel, "ingested", rows_read=frame.height)
-            batch_files[rel] = file_result
-            say(f"{feed.name}: {rel}: read {frame.height:,} rows")
-        if file_result.status == "ingested":
-            ingested_hashes.add(digest)
-        seen.add((rel, digest))
-        result.files.append(file_result)
-        to_record.append((file_result, digest, size, mtime))
+        if loaded:
+            classify_batch(conn, feed, raw_values, file_names)
+            _count_batch(conn, feed, loaded, result)
+        conn.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
 
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        if batch_files:
-            classify_batch(conn, feed, config)
-            _store_batch(conn, feed, batch_id, now)
-            counts = conn.execute(
-                "SELECT __file, status, count(*) FROM batch_rows GROUP BY ALL"
-            ).fetchall()
-            for rel, status, n in counts:
-                setattr(batch_files[rel], {"accepted": "rows_accepted", "duplicate": "rows_duplicate",
-                                           "quarantined": "rows_quarantined"}[status], n)
-            if "requires_travel" in feed.columns:
-                for rel, n, line, value in conn.execute(
-                    "SELECT __file, count(*), min(__line), arg_min(__requires_travel_text, __line) FROM batch_rows "
-                    "WHERE status = 'accepted' AND requires_travel IS NULL AND __requires_travel_text IS NOT NULL GROUP BY ALL"
-                ).fetchall():
-                    batch_files[rel].warning = (
-                        f"{n} row(s) with an unreadable requires_travel, kept as unknown (first: line {line}, {value!r})"
-                    )
-            result.quarantined_by_reason = dict(
-                conn.execute(
-                    "SELECT reason, count(*) FROM batch_rows WHERE status = 'quarantined' GROUP BY reason ORDER BY reason"
-                ).fetchall()
-            )
-        if to_record:
-            conn.executemany(
-                "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (feed.name, f.path, digest, size, mtime, f.status, f.problem or f.warning, f.rows_read,
-                     f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now)
-                    for f, digest, size, mtime in to_record
-                ],
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            if loaded:
+                _store_batch(conn, feed, batch_id, now, file_names)
+            if to_record:
+                conn.executemany(
+                    "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (feed.name, f.path, digest, size, mtime, f.status, f.problem or f.warning, f.rows_read,
+                         f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now)
+                        for f, digest, size, mtime in to_record
+                    ],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     finally:
-        conn.execute("DROP TABLE IF EXISTS batch_raw")
+        raw_values.close()
         conn.execute("DROP TABLE IF EXISTS batch_rows")
         conn.execute(f"SET memory_limit = '{memory_limit}'")
+        conn.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
     return result

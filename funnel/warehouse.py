@@ -35,8 +35,10 @@ CREATE TABLE IF NOT EXISTS landing_files (
     PRIMARY KEY (feed, path, content_hash)
 );
 
+-- The records tables have no primary key: DuckDB holds a key's index in memory (10M ids need well over
+-- 1 GiB at commit). Ingestion keeps record_id unique and the unique_record_ids check verifies it.
 CREATE TABLE IF NOT EXISTS stage_outcome_records (
-    record_id       VARCHAR PRIMARY KEY,  -- event_id, or a hash of the normalized required fields plus team
+    record_id       VARCHAR NOT NULL,     -- event_id, or a hash of the normalized required fields plus team (unique)
     application_id  VARCHAR NOT NULL,
     candidate_id    VARCHAR NOT NULL,
     role            VARCHAR NOT NULL,
@@ -55,7 +57,7 @@ CREATE TABLE IF NOT EXISTS stage_outcome_records (
 );
 
 CREATE TABLE IF NOT EXISTS interview_records (
-    record_id       VARCHAR PRIMARY KEY,  -- interview_id, or a hash of the normalized required fields
+    record_id       VARCHAR NOT NULL,     -- interview_id, or a hash of the normalized required fields (unique)
     application_id  VARCHAR NOT NULL,
     stage           VARCHAR NOT NULL,
     interviewer_id  VARCHAR NOT NULL,

@@ -329,6 +329,22 @@ def test_conflicting_duplicate_keeps_the_first_read_by_path_then_line(conn, conf
     assert conn.execute("SELECT stage FROM stage_outcome_records WHERE record_id = 'E2'").fetchall() == [("onsite",)]
 
 
+def test_a_conflicting_duplicate_keeps_its_raw_values_as_read(conn, config, tmp_path):
+    """Like any quarantined row: every column of its file, extra ones too, in file order, as read."""
+    write_csv(tmp_path / "a.csv", [so(event_id="E1")], STAGE_COLUMNS)
+    (tmp_path / "b.csv").write_text(
+        "note,Event_ID,application_id,candidate_id,role,stage,outcome,occurred_at\n"
+        '"x, y",E1, A1 ,C1,ml_engineer,onsite,FAILED,2024-03-01T10:00:00Z\n',
+        encoding="utf-8",
+    )
+    ingest(conn, tmp_path, config)
+    assert [q[1:4] + q[6:] for q in quarantined(conn)] == [(
+        "b.csv", 2, "conflicting_duplicate",
+        '{"note":"x, y","event_id":"E1","application_id":" A1 ","candidate_id":"C1","role":"ml_engineer",'
+        '"stage":"onsite","outcome":"FAILED","occurred_at":"2024-03-01T10:00:00Z"}',
+    )]
+
+
 def test_invalid_row_never_conflicts_with_or_replaces_a_valid_one(conn, config, tmp_path):
     write_csv(tmp_path / "a.csv", [so(event_id="E1", outcome="maybe"), so(event_id="E1")], STAGE_COLUMNS)
     result = ingest(conn, tmp_path, config)
