@@ -24,6 +24,7 @@ import polars as pl
 
 from funnel.config import Config
 from funnel.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, FORMATS, OUTCOMES, RECOMMENDATIONS, Feed
+from funnel.warehouse import limit_memory
 
 Progress = Callable[[str], None]
 
@@ -34,7 +35,6 @@ BOOLEAN_COLUMNS = {"requires_travel"}
 TIMESTAMP_COLUMN = "occurred_at"
 HASH_CHUNK = 1 << 20
 SNIFF_BYTES = 1 << 16
-INGEST_MEMORY_LIMIT = "1GiB"  # DuckDB's budget while a batch is loaded, classified and stored (it spills beyond)
 
 
 class FileProblem(Exception):
@@ -538,7 +538,7 @@ def ingest_files(
     memory_limit, checkpoint_threshold = conn.execute(
         "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
     ).fetchone()
-    conn.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    limit_memory(conn)
     # The temporary batch is loaded and classified outside the transaction, each statement committed on
     # its own: rows a transaction adds to a temporary table stay in memory whatever the limit (3.5 GB for
     # 10M events under a 1 GiB limit). Meanwhile no automatic checkpoint: it would compress the batch,

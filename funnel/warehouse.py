@@ -13,6 +13,7 @@ from typing import Iterator
 import duckdb
 
 from funnel.config import Config
+from funnel.settings import FunnelError
 
 log = logging.getLogger("funnel")
 
@@ -85,6 +86,26 @@ CREATE TABLE IF NOT EXISTS quarantined_rows (
     PRIMARY KEY (feed, raw_hash)
 );
 """
+
+
+DEFAULT_MEMORY_LIMIT = "1GiB"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory budget for the pipeline's work (FUNNEL_MEMORY_LIMIT, default 1 GiB): beyond
+    it, DuckDB spills to a temp directory beside the database instead of taking its default 80% of
+    RAM. With 1 GiB the whole run stays under 2 GiB at 10M stage events; more memory builds large
+    histories faster (docs/benchmarks.md)."""
+    return os.environ.get("FUNNEL_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+
+
+def limit_memory(conn: duckdb.DuckDBPyConnection) -> None:
+    value = memory_limit()
+    try:
+        conn.execute(f"SET memory_limit = '{value.replace(chr(39), '')}'")
+    except duckdb.Error as exc:
+        raise FunnelError(f"FUNNEL_MEMORY_LIMIT: {value!r} is not a memory size DuckDB accepts (e.g. 1GiB, 4GB, "
+                          f"512MB): {str(exc).splitlines()[0]}") from None
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -180,6 +201,7 @@ def open_working(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     with exclusive_lock(path):
         conn = connect(path)
         try:
+            limit_memory(conn)
             create_schema(conn)
             yield conn
         finally:
