@@ -132,7 +132,7 @@ def _json_keys(path: Path) -> list[str]:
     return list(keys)
 
 
-def read_landing_file(path: Path, rel: str, feed: Feed) -> pl.DataFrame:
+def read_landing_file(path: Path, feed: Feed) -> pl.DataFrame:
     """The file's rows as text, with `__line` (CSV: the line in the file; JSON Lines: the record's
     position counting non-blank lines; Parquet: the row number, from 1) and `__raw` (the row's
     original values: a struct of every column of the file, in file order). Raises FileProblem when
@@ -582,7 +582,7 @@ def ingest_files(
                 to_record.append((file_result, digest, size, mtime))
                 continue
             try:
-                frame = read_landing_file(path, rel, feed)
+                frame = read_landing_file(path, feed)
             except FileProblem as problem:
                 file_result = FileResult(feed.name, rel, "rejected", problem=str(problem))
                 say(f"{feed.name}: {rel}: rejected: {problem}")
