@@ -26,6 +26,7 @@ from funnel.quality.expectations import (
     validate_records,
     validate_table,
 )
+from funnel.settings import FunnelError
 from funnel.warehouse import connect
 from funnel_tests.conftest import generated_warehouse
 
@@ -198,3 +199,6 @@ def test_both_engines_report_the_same_outcomes_on_broken_data(conn, monkeypatch)
     monkeypatch.setenv("FUNNEL_GX_MAX_ROWS", "10")
     assert validate_mart(conn, "application_journeys", config).engine == "duckdb"
     assert validate_mart(conn, "travel_vetting", config).engine == "great_expectations"
+    monkeypatch.setenv("FUNNEL_GX_MAX_ROWS", "many")
+    with pytest.raises(FunnelError, match="FUNNEL_GX_MAX_ROWS: 'many' is not a whole number"):
+        validate_mart(conn, "travel_vetting", config)

@@ -29,6 +29,7 @@ import duckdb
 
 from funnel.contract import FEEDS, OUTCOMES, RECOMMENDATIONS
 from funnel.quality.report import plain
+from funnel.settings import FunnelError
 from funnel.warehouse import table_columns
 
 EXAMPLE_ROWS = 20
@@ -672,21 +673,22 @@ def validate_table(
         example_columns[rule.description] = involved
         wanted.update(dict.fromkeys(involved))
     shown_where = where
-    for value in params:  # for people: the filter with its values
-        shown_where = (shown_where or "").replace("?", "'" + str(value).replace("'", "''") + "'", 1)
+    if where and params:  # the filter with its values: for people, and for the DuckDB engine's view
+        parts = where.split("?")
+        shown_where = parts[0] + "".join(_literal(value) + part for value, part in zip(params, parts[1:]))
     select = ", ".join([*(_ident(c) for c in wanted), *invariant_columns]) or "1 AS __row"
-    rows_sql = f"SELECT {select} FROM {_ident(table)}{filter_sql}"
     if engine is None:
         rows = conn.execute(f"SELECT count(*) FROM {_ident(table)}{filter_sql}", list(params)).fetchone()[0]
         engine = "great_expectations" if rows <= gx_max_rows() else "duckdb"
     common = dict(key=spec.key, table=table, where=shown_where, example_columns=example_columns, broken=broken)
     if engine == "duckdb":
-        return validate_in_duckdb(conn, suite_name or table, rows_sql, list(params), kept_rules,
+        rows_sql = f"SELECT {select} FROM {_ident(table)}{f' WHERE {shown_where}' if shown_where else ''}"
+        return validate_in_duckdb(conn, suite_name or table, rows_sql, kept_rules,
                                   types={**types, **{c: "BOOLEAN" for c in (r.columns[0] for r in kept_rules if r.sql)}},
                                   **common)
     if engine != "great_expectations":
         raise ValueError(f"unknown validation engine {engine!r}: great_expectations or duckdb")
-    frame = conn.execute(rows_sql, list(params)).df()
+    frame = conn.execute(f"SELECT {select} FROM {_ident(table)}{filter_sql}", list(params)).df()
     return validate_frame(suite_name or table, frame, kept_rules, **common)
 
 
@@ -697,7 +699,7 @@ def gx_max_rows() -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"FUNNEL_GX_MAX_ROWS: {value!r} is not a whole number of rows") from None
+        raise FunnelError(f"FUNNEL_GX_MAX_ROWS: {value!r} is not a whole number of rows") from None
 
 
 # DuckDB column types each kind of TYPE_LISTS accepts (what .df() turns into those pandas dtypes)
@@ -757,7 +759,6 @@ def validate_in_duckdb(
     conn: duckdb.DuckDBPyConnection,
     suite_name: str,
     rows_sql: str,
-    params: list[Any],
     rules: Sequence[Rule],
     *,
     types: Mapping[str, str],
@@ -771,8 +772,6 @@ def validate_in_duckdb(
     every row-by-row rule, one GROUP BY per uniqueness rule, the column types from the table. The
     counts, sample values and example rows are those GX reports (examples ordered by the key)."""
     # a view, not a table: the rows are read by each of the few queries below, never held in memory
-    for value in params:
-        rows_sql = rows_sql.replace("?", _literal(value), 1)
     conn.execute(f"CREATE OR REPLACE TEMP VIEW validated_rows AS {rows_sql}")
     try:
         return _validate_rows(conn, suite_name, rules, types=types, key=key, table=table, where=where,
