@@ -202,3 +202,14 @@ def test_both_engines_report_the_same_outcomes_on_broken_data(conn, monkeypatch)
     monkeypatch.setenv("FUNNEL_GX_MAX_ROWS", "many")
     with pytest.raises(FunnelError, match="FUNNEL_GX_MAX_ROWS: 'many' is not a whole number"):
         validate_mart(conn, "travel_vetting", config)
+
+
+def test_both_engines_judge_column_types_alike(conn):
+    # an unCAST sum() is a HUGEINT, a float64 in pandas: not a count for either engine
+    conn.execute("ALTER TABLE travel_vetting ALTER applications TYPE HUGEINT")
+    conn.execute("ALTER TABLE travel_vetting ALTER reached_onsite_rate TYPE DECIMAL(9, 6)")
+    config = ConfigValues.from_db(conn)
+    by_engine = {engine: validate_mart(conn, "travel_vetting", config, engine=engine) for engine in ENGINES}
+    for result in by_engine.values():
+        assert {o.description for o in result.failed} == {"applications is of type int"}
+        assert result.outcome("reached_onsite_rate is of type float").success

@@ -702,10 +702,11 @@ def gx_max_rows() -> int:
         raise FunnelError(f"FUNNEL_GX_MAX_ROWS: {value!r} is not a whole number of rows") from None
 
 
-# DuckDB column types each kind of TYPE_LISTS accepts (what .df() turns into those pandas dtypes)
+# DuckDB column types each kind of TYPE_LISTS accepts: those .df() turns into its pandas dtypes
+# (a HUGEINT, e.g. an unCAST sum() of integers, and a DECIMAL arrive in pandas as float64)
 DUCKDB_TYPES: dict[str, tuple[str, ...]] = {
-    "int": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"),
-    "float": ("FLOAT", "DOUBLE"),
+    "int": ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"),
+    "float": ("FLOAT", "DOUBLE", "DECIMAL", "HUGEINT"),
     "bool": ("BOOLEAN",),
     "str": ("VARCHAR",),
     "timestamp": ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"),
