@@ -168,6 +168,17 @@ def test_build_all_is_idempotent_and_reports_row_counts():
     assert {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in PUBLISHED_MARTS} == before
 
 
+def test_a_staging_table_left_by_an_older_version_becomes_a_view():
+    conn = build(worked_example())
+    expected = conn.execute("SELECT * FROM stg_stage_outcomes ORDER BY record_id").fetchall()
+    conn.execute("DROP VIEW stg_stage_outcomes")
+    conn.execute("CREATE TABLE stg_stage_outcomes AS SELECT 'stale' AS record_id")
+    build_all(conn, small_config())
+    assert conn.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'stg_stage_outcomes'").fetchone() == (1,)
+    assert conn.execute("SELECT * FROM stg_stage_outcomes ORDER BY record_id").fetchall() == expected
+    assert expected
+
+
 def test_quarantine_summary():
     conn = build([])
     conn.execute(
