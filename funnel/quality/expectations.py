@@ -500,6 +500,13 @@ def _exception_message(info: Any) -> str | None:
     return str(info)
 
 
+def _shown_columns(rule: Rule, key: Sequence[str], example_columns: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """The columns of a failing rule's example rows: the key, then the rule's own columns (for an
+    invariant, the columns its SQL reads)."""
+    own = (example_columns or {}).get(rule.description, ()) if rule.sql is not None else rule.columns
+    return list(dict.fromkeys((*key, *own)))
+
+
 def _example_rows(frame: Any, indexes: Sequence[Any], columns: Sequence[str]) -> tuple[dict, ...]:
     shown = [c for c in columns if c in frame.columns]
     rows = []
@@ -591,10 +598,7 @@ def validate_frame(
         if not item.success and exception is None and not res:
             # what GX's SQL datasource over DuckDB does: success=False with nothing evaluated. Not bad data.
             exception = "failed with an empty result: Great Expectations evaluated nothing"
-        if rule.sql is not None:
-            shown = [*key, *[c for c in (example_columns or {}).get(rule.description, ()) if c not in key]]
-        else:
-            shown = [*key, *[c for c in rule.columns if c not in key]]
+        shown = _shown_columns(rule, key, example_columns)
         failed = not item.success and exception is None
         outcomes[index] = ExpectationOutcome(
             description=rule.description,
@@ -775,13 +779,15 @@ def validate_in_duckdb(
     # a view, not a table: the rows are read by each of the few queries below, never held in memory
     conn.execute(f"CREATE OR REPLACE TEMP VIEW validated_rows AS {rows_sql}")
     try:
-        return _validate_rows(conn, suite_name, rules, types=types, key=key, table=table, where=where,
-                              example_columns=example_columns or {}, broken=broken)
+        return _validate_rows(conn, suite_name, rules, types, key, example_columns or {}, broken,
+                              table or suite_name, where)
     finally:
         conn.execute("DROP VIEW IF EXISTS validated_rows")
 
 
-def _validate_rows(conn, suite_name, rules, *, types, key, table, where, example_columns, broken) -> SuiteResult:
+def _validate_rows(conn: duckdb.DuckDBPyConnection, suite_name: str, rules: Sequence[Rule],
+                   types: Mapping[str, str], key: Sequence[str], example_columns: Mapping[str, Sequence[str]],
+                   broken: Sequence[ExpectationOutcome], table: str, where: str | None) -> SuiteResult:
     total = conn.execute("SELECT count(*) FROM validated_rows").fetchone()[0]
     order = ", ".join(_ident(c) for c in key if c in types) or "ALL"
     counted: dict[int, tuple[str, list[Any]]] = {}  # rule index -> (where an unexpected row is, its parameters)
@@ -826,9 +832,7 @@ def _validate_rows(conn, suite_name, rules, *, types, key, table, where, example
         examples: tuple[dict, ...] = ()
         if unexpected:
             picked = _columns_of(rule)
-            shown = [c for c in (*key, *(example_columns.get(rule.description, ()) if rule.sql else picked))
-                     if c in types]
-            shown = list(dict.fromkeys(shown))
+            shown = [c for c in _shown_columns(rule, key, example_columns) if c in types]
             fetched = conn.execute(
                 f"SELECT {', '.join(_ident(c) for c in (*picked, *shown))} FROM validated_rows WHERE {condition} "
                 f"ORDER BY {order} LIMIT {PARTIAL_UNEXPECTED}", condition_params).fetchall()
@@ -850,8 +854,8 @@ def _validate_rows(conn, suite_name, rules, *, types, key, table, where, example
             example_rows=examples,
         )
     merged = [outcomes[i] for i in sorted(outcomes)] + list(broken)
-    return SuiteResult(suite=suite_name, table=table or suite_name, rows=total, outcomes=tuple(merged),
-                       where=where, engine="duckdb")
+    return SuiteResult(suite=suite_name, table=table, rows=total, outcomes=tuple(merged), where=where,
+                       engine="duckdb")
 
 
 def validate_mart(conn: duckdb.DuckDBPyConnection, mart: str, config: ConfigValues | None = None, *,
