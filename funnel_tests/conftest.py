@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import duckdb
 import pytest
 
 from funnel.assets.marts import build_all
@@ -84,3 +88,15 @@ def generated_warehouse(root: Path, applications: int, seed: int, batch: str) ->
     finally:
         conn.close()
     return path
+
+
+@contextmanager
+def private_copy(path: Path, tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a copy of a warehouse file, for a test that breaks data on purpose."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(path, copy)
+    connection = connect(copy)
+    try:
+        yield connection
+    finally:
+        connection.close()

@@ -7,7 +7,6 @@ GX is imported once per session (it takes seconds).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -27,8 +26,7 @@ from funnel.quality.expectations import (
     validate_table,
 )
 from funnel.settings import FunnelError
-from funnel.warehouse import connect
-from funnel_tests.conftest import generated_warehouse
+from funnel_tests.conftest import generated_warehouse, private_copy
 
 BATCH = "run-good"
 ENGINES = ("great_expectations", "duckdb")
@@ -42,11 +40,8 @@ def warehouse_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def conn(warehouse_file: Path, tmp_path: Path):
     """A private copy of the good warehouse, to break on purpose."""
-    copy = tmp_path / "copy.duckdb"
-    shutil.copyfile(warehouse_file, copy)
-    connection = connect(copy)
-    yield connection
-    connection.close()
+    with private_copy(warehouse_file, tmp_path) as connection:
+        yield connection
 
 
 def test_a_suite_is_defined_for_every_published_mart_and_both_record_tables():

@@ -3,15 +3,13 @@ failing count and example rows; the quarantine share warns below the threshold a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from funnel.assets.marts import PUBLISHED_MARTS
 from funnel.quality import sql_checks
-from funnel.warehouse import connect
-from funnel_tests.conftest import generated_warehouse
+from funnel_tests.conftest import generated_warehouse, private_copy
 
 BATCH = "run-good"
 
@@ -23,11 +21,8 @@ def warehouse_file(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def conn(warehouse_file: Path, tmp_path: Path):
-    copy = tmp_path / "copy.duckdb"
-    shutil.copyfile(warehouse_file, copy)
-    connection = connect(copy)
-    yield connection
-    connection.close()
+    with private_copy(warehouse_file, tmp_path) as connection:
+        yield connection
 
 
 def all_checks(conn) -> list[sql_checks.SqlCheckResult]:

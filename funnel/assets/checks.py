@@ -112,32 +112,31 @@ def _sql_check_result(context: dg.AssetCheckExecutionContext, result: sql_checks
                                description=result.summary[:2000])
 
 
+def _check(asset: str, name: str, description: str, evaluate: Callable[[duckdb.DuckDBPyConnection, str], Any], *,
+           page: Callable[..., Any], check_result: Callable[..., dg.AssetCheckResult],
+           reads: tuple[str, ...] = ()) -> dg.AssetChecksDefinition:
+    """A blocking check that evaluates on the working database, writes its HTML page and reports."""
+    @dg.asset_check(asset=asset, name=name, blocking=True, description=description,
+                    additional_deps=_asset_keys(reads, asset) or None)
+    def _asset_check(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
+        with failure_policy(context), warehouse.connect() as conn:
+            result = evaluate(conn, context.run.run_id)
+        written = write_page(warehouse.paths.root, context.run.run_id,
+                             page(f"{asset}.{name}", result, title=f"{asset}: {name}"))
+        return check_result(context, result, written)
+
+    return _asset_check
+
+
 def _gx_check(asset: str, name: str, description: str,
               validate: Callable[[duckdb.DuckDBPyConnection, str], Any]) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name=name, blocking=True, description=description)
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
-        with failure_policy(context), warehouse.connect() as conn:
-            result = validate(conn, context.run.run_id)
-        page = write_page(warehouse.paths.root, context.run.run_id,
-                          suite_page(f"{asset}.{name}", result, title=f"{asset}: {name}"))
-        return _suite_check_result(context, result, page)
-
-    return _check
+    return _check(asset, name, description, validate, page=suite_page, check_result=_suite_check_result)
 
 
 def _sql_check(asset: str, name: str, description: str,
                evaluate: Callable[[duckdb.DuckDBPyConnection, str], sql_checks.SqlCheckResult],
                reads: tuple[str, ...] = ()) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name=name, blocking=True, description=description,
-                    additional_deps=_asset_keys(reads, asset) or None)
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
-        with failure_policy(context), warehouse.connect() as conn:
-            result = evaluate(conn, context.run.run_id)
-        page = write_page(warehouse.paths.root, context.run.run_id,
-                          sql_page(f"{asset}.{name}", result, title=f"{asset}: {name}"))
-        return _sql_check_result(context, result, page)
-
-    return _check
+    return _check(asset, name, description, evaluate, page=sql_page, check_result=_sql_check_result, reads=reads)
 
 
 def _record_checks(table: str) -> list[dg.AssetChecksDefinition]:
