@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,11 @@ import yaml
 from funnel.settings import FunnelError
 
 DEFAULT_CONFIG_NAME = "default_config.yaml"
-TOP_LEVEL_KEYS = {"stages", "roles", "skills", "team_matching_stall_days", "quarantine_threshold"}
+TOP_LEVEL_KEYS = {
+    "stages", "roles", "skills", "team_matching_stall_days", "quarantine_threshold",
+    "future_tolerance_days", "earliest_timestamp", "encoding", "pseudonymize_interviewers",
+}
+DEFAULT_EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
 ROLE_KEYS = {"pipeline", "onsite_skills"}
 
 
@@ -38,6 +44,12 @@ class Config:
     extra_skills: tuple[str, ...] = ()
     team_matching_stall_days: int = 56
     quarantine_threshold: float = 0.05
+    # A record later than ingestion time plus this many days, or earlier than earliest_timestamp, is implausible.
+    future_tolerance_days: float = 1
+    earliest_timestamp: datetime = DEFAULT_EARLIEST_TIMESTAMP  # naive UTC
+    # The text encoding of CSV and JSON Lines files; None: UTF-8 (BOM or not), else Windows-1252.
+    encoding: str | None = None
+    pseudonymize_interviewers: bool = False
     source: str = "<default>"
 
     @property
@@ -64,6 +76,11 @@ class Config:
             data["skills"] = list(self.extra_skills)
         data["team_matching_stall_days"] = self.team_matching_stall_days
         data["quarantine_threshold"] = self.quarantine_threshold
+        data["future_tolerance_days"] = self.future_tolerance_days
+        data["earliest_timestamp"] = self.earliest_timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.encoding is not None:
+            data["encoding"] = self.encoding
+        data["pseudonymize_interviewers"] = self.pseudonymize_interviewers
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
 
 
@@ -131,7 +148,49 @@ def parse_config(data: Any, source: str) -> Config:
         raise ConfigError(
             source, "quarantine_threshold", f"must be a share between 0 and 1 (0.05 = 5%), got {threshold!r}"
         )
-    return Config(stages, roles, extra, stall, float(threshold), source)
+    tolerance = data.get("future_tolerance_days", 1)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 36500:
+        raise ConfigError(
+            source, "future_tolerance_days", f"must be a number of days, 0 or more (1 = one day ahead of ingestion), got {tolerance!r}"
+        )
+    earliest = _timestamp(data.get("earliest_timestamp", DEFAULT_EARLIEST_TIMESTAMP), source, "earliest_timestamp")
+    encoding = _encoding(data.get("encoding"), source)
+    pseudonymize = data.get("pseudonymize_interviewers", False)
+    if not isinstance(pseudonymize, bool):
+        raise ConfigError(source, "pseudonymize_interviewers", f"must be true or false, got {pseudonymize!r}")
+    return Config(
+        stages, roles, extra, stall, float(threshold), tolerance, earliest, encoding, pseudonymize, source
+    )
+
+
+def _timestamp(value: Any, source: str, key: str) -> datetime:
+    """A date or timestamp (YAML's own, or ISO-8601 text) as naive UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    else:
+        moment = None
+    if moment is None:
+        raise ConfigError(source, key, f"must be a date or an ISO-8601 timestamp (e.g. 2000-01-01), got {value!r}")
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _encoding(value: Any, source: str) -> str | None:
+    """An encoding Python knows, by its canonical name (cp1252, latin-1, ...); None or auto: detect."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(source, "encoding", f"must be an encoding name (utf-8, windows-1252, ...), got {value!r}")
+    try:
+        return codecs.lookup(value.strip()).name
+    except LookupError:
+        raise ConfigError(source, "encoding", f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, windows-1252, latin-1)") from None
 
 
 def load_config_file(path: Path) -> Config:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,26 @@ ERRORS = [
     pytest.param("- a\n- b\n", "<top level>", "must be a mapping with keys stages and roles", id="top-level-list"),
     pytest.param(
         "stages: [a]\nroles: {r: {pipeline: [a]}}\nstall_days: 3\n",
-        "stall_days", "unknown key (allowed: quarantine_threshold, roles, skills, stages, team_matching_stall_days)", id="unknown-top-level-key",
+        "stall_days",
+        "unknown key (allowed: earliest_timestamp, encoding, future_tolerance_days, pseudonymize_interviewers, "
+        "quarantine_threshold, roles, skills, stages, team_matching_stall_days)",
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nfuture_tolerance_days: -1\n", "future_tolerance_days",
+        "must be a number of days, 0 or more (1 = one day ahead of ingestion), got -1", id="future-tolerance-negative",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nearliest_timestamp: last year\n", "earliest_timestamp",
+        "must be a date or an ISO-8601 timestamp (e.g. 2000-01-01), got 'last year'", id="earliest-timestamp-not-a-date",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nencoding: klingon\n", "encoding",
+        "unknown encoding 'klingon' (e.g. utf-8, utf-8-sig, windows-1252, latin-1)", id="unknown-encoding",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\npseudonymize_interviewers: maybe\n", "pseudonymize_interviewers",
+        "must be true or false, got 'maybe'", id="pseudonymize-not-boolean",
     ),
     pytest.param("roles: {r: {pipeline: [a]}}\n", "stages", "is required", id="no-stages"),
     pytest.param("stages: [a]\n", "roles", "is required", id="no-roles"),
@@ -198,3 +218,25 @@ def test_quarantine_threshold_defaults_to_five_percent_and_round_trips(tmp_path)
     config = load_config_file(path)
     assert config.quarantine_threshold == 0.2
     assert "quarantine_threshold: 0.2" in config.to_yaml()
+
+
+def test_timestamp_and_encoding_settings_default_and_parse(tmp_path):
+    default = default_config()
+    assert default.future_tolerance_days == 1
+    assert default.earliest_timestamp == datetime(2000, 1, 1)
+    assert default.encoding is None and default.pseudonymize_interviewers is False
+    config = load_config_file(write(tmp_path, """\
+        stages: [screen]
+        roles: {eng: {pipeline: [screen]}}
+        future_tolerance_days: 0.5
+        earliest_timestamp: "2015-06-01T12:00:00+02:00"
+        encoding: Windows-1252
+        pseudonymize_interviewers: true
+        """))
+    assert config.future_tolerance_days == 0.5
+    assert config.earliest_timestamp == datetime(2015, 6, 1, 10, 0)  # in UTC
+    assert config.encoding == "cp1252"  # Python's canonical name for Windows-1252
+    assert config.pseudonymize_interviewers is True
+    assert parse_config(yaml.safe_load(config.to_yaml()), config.source) == config
+    auto = load_config_file(write(tmp_path, "stages: [s]\nroles: {r: {pipeline: [s]}}\nencoding: auto\n"))
+    assert auto.encoding is None
