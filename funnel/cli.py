@@ -275,11 +275,22 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """--home and --debug, accepted before the command and after it (`funnel --home d run`, `funnel run
+    --home d`). Below the command they default to SUPPRESS, so one not given there keeps the value given
+    before the command instead of resetting it."""
+    parser.add_argument("--home", default=None if top_level else argparse.SUPPRESS,
+                        help="the folder funnel works in (default: $FUNNEL_HOME, else ./data)")
+    parser.add_argument("--debug", action="store_true", default=False if top_level else argparse.SUPPRESS,
+                        help="show tracebacks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="funnel", description="Hiring-funnel analytics on Dagster and DuckDB.")
-    parser.add_argument("--home", help="the folder funnel works in (default: $FUNNEL_HOME, else ./data)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _add_common_options(parser, top_level=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, top_level=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=lambda **kw: argparse.ArgumentParser(parents=[common], **kw))
 
     run = sub.add_parser("run", help="ingest new landing files, rebuild the marts and publish (a Dagster run)")
     run.add_argument("--full-refresh", action="store_true", help="rebuild everything from the landing files")

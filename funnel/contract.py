@@ -35,6 +35,7 @@ STAGE_OUTCOMES = Feed(
     reasons=(
         "missing_required",
         "bad_timestamp",
+        "implausible_timestamp",
         "unknown_role",
         "unknown_stage",
         "unknown_outcome",
@@ -50,6 +51,7 @@ INTERVIEWS = Feed(
     reasons=(
         "missing_required",
         "bad_timestamp",
+        "implausible_timestamp",
         "unknown_stage",
         "unknown_skill",
         "unknown_recommendation",

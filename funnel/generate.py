@@ -41,7 +41,8 @@ applications end at application_review with two records), so 1.5M applications g
 stage events take ~2.95M applications; plus ~0.37 interview rows per application.
 
 Dirty rows: ~1% extra rows per feed (not replacing clean ones), covering every quarantine reason of the contract:
-missing_required, bad_timestamp (CSV/JSONL only: Parquet holds real timestamps), unknown_role, unknown_stage,
+missing_required, bad_timestamp (CSV/JSONL only: Parquet holds real timestamps), implausible_timestamp (9999-12-31,
+0001-01-01, 1970-01-01, 2205-03-14: typed in Parquet, text elsewhere), unknown_role, unknown_stage,
 unknown_outcome, conflicting_duplicate (an existing id with another outcome / recommendation), and for interviews
 unknown_skill and unknown_recommendation. Dirty rows carry no id, except the conflicting duplicates.
 
@@ -118,6 +119,12 @@ ID_MISSING_SHARE = 0.10
 OVERLAP_SHARE = 0.03
 
 BAD_TIMESTAMPS = ("2025-13-45", "not a date", "2024-02-30T10:00:00Z", "2025-06-31 25:61:00", "32/01/2025")
+# Real timestamps outside the plausible range (default: 2000-01-01 to a day after ingestion): a placeholder date,
+# Unix epoch zero, a typo'd century.
+IMPLAUSIBLE_TIMESTAMPS = (
+    datetime(9999, 12, 31, tzinfo=timezone.utc), datetime(1, 1, 1, tzinfo=timezone.utc),
+    datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2205, 3, 14, 9, 30, tzinfo=timezone.utc),
+)
 BAD_ROLES = ("ml_enginer", "product_manager", "recruiting_coordinator", "sofware_engineer")
 BAD_STAGES = ("onsight", "phone_screen", "final_round", "tech_screen")
 BAD_OUTCOMES = ("pased", "hired", "rejected", "on_hold")
@@ -619,8 +626,17 @@ def _add_dirty(df: pl.DataFrame, feed: str, kinds: list[str], rng: np.random.Gen
         "application_id": pl.when(missing_a).then(None).otherwise(pl.col("application_id")),
         "stage": pl.when(k == "unknown_stage").then(bad(names.bad_stages)).otherwise(pl.col("stage")),
     }
-    if fmt != "parquet":
-        updates["occurred_at"] = pl.when(k == "bad_timestamp").then(bad(BAD_TIMESTAMPS)).otherwise(pl.col("occurred_at"))
+    implausible = [IMPLAUSIBLE_TIMESTAMPS[p % len(IMPLAUSIBLE_TIMESTAMPS)] for p in pick]
+    if fmt == "parquet":
+        typed = pl.lit(pl.Series(implausible, dtype=pl.Datetime("us", "UTC")))
+        updates["occurred_at"] = pl.when(k == "implausible_timestamp").then(typed).otherwise(pl.col("occurred_at"))
+    else:
+        text = pl.lit(pl.Series([t.isoformat().replace("+00:00", "Z") for t in implausible], dtype=pl.String))
+        updates["occurred_at"] = (
+            pl.when(k == "bad_timestamp").then(bad(BAD_TIMESTAMPS))
+            .when(k == "implausible_timestamp").then(text)
+            .otherwise(pl.col("occurred_at"))
+        )
     if feed == STAGE_OUTCOMES.name:
         updates["role"] = pl.when(k == "unknown_role").then(bad(names.bad_roles)).otherwise(pl.col("role"))
         updates["outcome"] = (

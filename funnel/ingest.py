@@ -15,7 +15,7 @@ import io
 import json
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -264,8 +264,18 @@ def _quote(expr: str) -> str:
     return f"'''' || {expr} || ''''"
 
 
-def _reason_sql(feed: Feed, config: Config) -> tuple[str, str]:
-    """CASE expressions for the first reason code that applies to a row, and its detail text."""
+def plausible_range(config: Config, now: datetime) -> tuple[datetime, datetime]:
+    """(latest, earliest) occurred_at accepted at ingestion time `now` (naive UTC)."""
+    return now + timedelta(days=config.future_tolerance_days), config.earliest_timestamp
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reason_sql(feed: Feed, config: Config, now: datetime) -> tuple[str, str]:
+    """CASE expressions for the first reason code that applies to a row (checked at ingestion time
+    `now`), and its detail text."""
     missing = " OR ".join(f"{c} IS NULL AND __{c}_text IS NULL" if c == TIMESTAMP_COLUMN else f"{c} IS NULL" for c in feed.required)
     missing_detail = (
         "'missing ' || concat_ws(', ', "
@@ -279,6 +289,15 @@ def _reason_sql(feed: Feed, config: Config) -> tuple[str, str]:
     reasons.append(
         ("bad_timestamp", f"{TIMESTAMP_COLUMN} IS NULL",
          f"'occurred_at ' || {_quote('__occurred_at_text')} || ' is not an ISO-8601 timestamp'")
+    )
+    # A date like 9999-12-31 would become the dataset's as-of time and stall every team match.
+    latest, earliest = plausible_range(config, now)
+    reasons.append(
+        ("implausible_timestamp",
+         f"{TIMESTAMP_COLUMN} > TIMESTAMP '{latest.isoformat()}' OR {TIMESTAMP_COLUMN} < TIMESTAMP '{earliest.isoformat()}'",
+         f"'occurred_at ' || {_quote('__occurred_at_text')} || CASE WHEN {TIMESTAMP_COLUMN} > TIMESTAMP '{latest.isoformat()}' "
+         f"THEN ' is later than the time of ingestion plus future_tolerance_days ({_iso(latest)})' "
+         f"ELSE ' is earlier than earliest_timestamp ({_iso(earliest)})' END")
     )
     for col, (code, allowed) in _allowed_values(feed, config).items():
         reasons.append(
@@ -315,12 +334,12 @@ def _file_name(order: str) -> str:
     return f"list_extract(?, {order} + 1)"
 
 
-def _rows_sql(feed: Feed, config: Config) -> str:
+def _rows_sql(feed: Feed, config: Config, now: datetime) -> str:
     """Every row of `landing_frame` (one file's text columns) normalized and checked, for `batch_rows`:
     an invalid row is quarantined with its first reason code; a valid one gets its record id and
     content hash and is accepted until classify_batch finds its id read before. The parameter is the
     file's position in reading order."""
-    reason, detail = _reason_sql(feed, config)
+    reason, detail = _reason_sql(feed, config, now)
     record_id, content_hash = _identity_sql(feed)
     # In line order: the batch then holds its rows in reading order, and storing them keeps it without a sort.
     return f"""
@@ -548,7 +567,7 @@ def ingest_files(
     to_record: list[tuple[FileResult, str, int, datetime]] = []
     raw_values = RawValues()
     try:
-        rows_sql = _rows_sql(feed, config)
+        rows_sql = _rows_sql(feed, config, now)
         # The batch table takes its columns from the rows of an empty file.
         conn.register("landing_frame", pl.DataFrame(schema={"__line": pl.Int64, **dict.fromkeys(feed.columns, pl.String)}))
         conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_rows AS {rows_sql} LIMIT 0", [0])

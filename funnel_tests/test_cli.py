@@ -13,16 +13,17 @@ from dagster._core.instance.ref import InstanceRef
 import duckdb
 import pytest
 
-from funnel.cli import main
+from funnel.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def funnel(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """The installed console script in a subprocess: its own environment, exit status and output."""
+def funnel(home: Path, command: str, *args: str) -> subprocess.CompletedProcess:
+    """The installed console script in a subprocess: its own environment, exit status and output.
+    `--home` goes after the command, as a user who reads `funnel run --help` writes it."""
     env = {k: v for k, v in os.environ.items() if k not in ("FUNNEL_HOME", "DAGSTER_HOME")}
     return subprocess.run(
-        [sys.executable, "-m", "funnel.cli", "--home", str(home), *args],
+        [sys.executable, "-m", "funnel.cli", command, "--home", str(home), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -125,6 +126,61 @@ def test_config_prints_funnel_yaml_when_present(tmp_path: Path, capsys):
     assert f"# active configuration: {tmp_path / 'funnel.yaml'}" in out
     assert "swe:\n    pipeline: [screen, onsite, offer]\n    onsite_skills: [coding]" in out
     assert "team_matching_stall_days: 56" in out
+
+
+@pytest.mark.parametrize(
+    "argv, home, debug",
+    [
+        (["--home", "before", "run"], "before", False),
+        (["run", "--home", "after"], "after", False),
+        (["--home", "before", "run", "--home", "after"], "after", False),  # the later one wins
+        (["--debug", "rerun", "r1", "--home", "h"], "h", True),
+        (["validate", "x.csv", "--debug", "--feed", "interviews"], None, True),
+        (["generate", "--home", "h", "--applications", "5"], "h", False),
+        (["report"], None, False),
+    ],
+)
+def test_home_and_debug_before_or_after_the_command(argv, home, debug):
+    args = build_parser().parse_args(argv)
+    assert (args.home, args.debug) == (home, debug)
+
+
+def test_home_after_the_command_is_the_home_used(tmp_path: Path, capsys):
+    (tmp_path / "funnel.yaml").write_text("stages: [screen]\nroles:\n  swe:\n    pipeline: [screen]\n")
+    assert main(["config", "--home", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"# active configuration: {tmp_path / 'funnel.yaml'}\n")
+    (tmp_path / "funnel.yaml").write_text("stages: [screen]\nroles: []\n")
+    assert main(["config", "--home", str(tmp_path), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err  # --debug after the command shows it
+    assert err.strip().splitlines()[-1] == f"funnel: {tmp_path / 'funnel.yaml'}: roles: must be a non-empty mapping of role name to its pipeline"
+
+
+def test_validate_reports_implausible_timestamps_with_file_and_line(tmp_path: Path, capsys):
+    feed = tmp_path / "stage_outcomes"
+    feed.mkdir()
+    (feed / "a.csv").write_text(
+        "application_id,candidate_id,role,stage,outcome,occurred_at\n"
+        "a1,c1,ml_engineer,onsite,passed,2025-01-01T10:00:00Z\n"
+        "a2,c2,ml_engineer,onsite,passed,9999-12-31\n"
+        "a3,c3,ml_engineer,onsite,passed,1999-12-31T23:00:00-02:00\n"
+    )
+    assert main(["validate", str(feed), "--home", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{feed / 'a.csv'}:3: implausible_timestamp: occurred_at '9999-12-31' is later than the time "
+                             "of ingestion plus future_tolerance_days (")
+    # 1999-12-31T23:00-02:00 is 2000-01-01T01:00Z: inside the range
+    assert out[1:] == ["checked 1 file(s), 3 rows: 1 problem(s)"]
+    (tmp_path / "funnel.yaml").write_text(
+        "stages: [onsite]\nroles: {ml_engineer: {pipeline: [onsite]}}\nearliest_timestamp: 2020-01-01\n"
+    )
+    assert main(["validate", str(feed), "--home", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:] == [
+        f"{feed / 'a.csv'}:4: implausible_timestamp: occurred_at '1999-12-31T23:00:00-02:00' is earlier than "
+        "earliest_timestamp (2020-01-01T00:00:00Z)",
+        "checked 1 file(s), 3 rows: 2 problem(s)",
+    ]
 
 
 def test_validate_exit_status_and_lines(tmp_path: Path, capsys):

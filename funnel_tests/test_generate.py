@@ -17,6 +17,7 @@ from funnel.generate import GenerateSummary, generate
 APPLICATIONS, SEED = 2000, 11
 CONFIG = default_config()
 FEED_OF = {STAGE_OUTCOMES.name: STAGE_OUTCOMES, INTERVIEWS.name: INTERVIEWS}
+PLAUSIBLE = (datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc) + timedelta(days=1))
 
 
 def read_text(path: Path) -> pl.DataFrame:
@@ -69,6 +70,8 @@ def reasons(frame: pl.DataFrame, feed_name: str) -> list[str | None]:
             reason = "missing_required"
         elif parse_time(row["occurred_at"]) is None:
             reason = "bad_timestamp"
+        elif not PLAUSIBLE[0] <= parse_time(row["occurred_at"]) <= PLAUSIBLE[1]:
+            reason = "implausible_timestamp"
         else:
             reason = next((code for code, col in checks if row[col] not in allowed[col]), None)
         if reason is None and row[feed.id_column]:
@@ -186,6 +189,7 @@ def test_every_quarantine_reason_appears_at_about_one_percent(dataset, feed_name
         assert frame.filter(pl.col("outcome").is_null()).height > 0
         assert frame.filter(pl.col("occurred_at").is_in(["2025-13-45", "not a date"])).height > 0
         assert "onsight" in set(frame["stage"]) or "phone_screen" in set(frame["stage"])
+    assert frame.filter(pl.col("occurred_at").is_in(["9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z"])).height > 0
 
 
 def test_export_overlap_repeats_rows_of_another_file_exactly(dataset):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 import pytest
+import yaml
 
+from funnel.config import parse_config
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.ingest import FeedResult, ingest_feed
 from funnel.warehouse import connect, create_schema
@@ -217,9 +219,63 @@ def test_interview_reason_codes(conn, config, tmp_path, values, reason, detail):
     assert conn.execute("SELECT interviewer_id FROM interview_records").fetchall() == [("OK",)]
 
 
+def _ingestion_time(conn) -> datetime:
+    return conn.execute("SELECT max(quarantined_at) FROM quarantined_rows").fetchone()[0]
+
+
+def test_implausible_timestamps_are_quarantined_both_ways(conn, config, tmp_path):
+    """A date far in the future (9999-12-31 would become the dataset's as-of time) or before
+    earliest_timestamp is quarantined; the bounds themselves and a clock a few hours ahead are not."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    soon = (now + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = [
+        so(event_id="E1", occurred_at="9999-12-31"),
+        so(event_id="E2", occurred_at="0001-01-01T00:00:00Z"),
+        so(event_id="E3", occurred_at="1999-12-31T23:59:59Z"),
+        so(event_id="E4", occurred_at="2000-01-01T00:00:00Z"),
+        so(event_id="E5", occurred_at=soon),
+        so(event_id="E6", occurred_at=(now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S+02:00")),
+    ]
+    write_csv(tmp_path / "so.csv", rows, STAGE_COLUMNS)
+    result = ingest(conn, tmp_path, config)
+    latest = (_ingestion_time(conn) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = f"is later than the time of ingestion plus future_tolerance_days ({latest})"
+    earlier = "is earlier than earliest_timestamp (2000-01-01T00:00:00Z)"
+    assert [(q[2], q[3], q[4], q[5]) for q in quarantined(conn)] == [
+        (2, "implausible_timestamp", f"occurred_at '9999-12-31' {later}", "E1"),
+        (3, "implausible_timestamp", f"occurred_at '0001-01-01T00:00:00Z' {earlier}", "E2"),
+        (4, "implausible_timestamp", f"occurred_at '1999-12-31T23:59:59Z' {earlier}", "E3"),
+        (7, "implausible_timestamp", f"occurred_at '{rows[5]['occurred_at']}' {later}", "E6"),
+    ]
+    assert result.quarantined_by_reason == {"implausible_timestamp": 4}
+    assert conn.execute("SELECT record_id, occurred_at FROM stage_outcome_records ORDER BY 1").fetchall() == [
+        ("E4", datetime(2000, 1, 1)), ("E5", datetime.strptime(soon, "%Y-%m-%dT%H:%M:%SZ"))]
+
+
+def test_plausible_range_comes_from_the_configuration(conn, tmp_path):
+    config = parse_config(yaml.safe_load(
+        "stages: [onsite]\nroles: {ml_engineer: {pipeline: [onsite], onsite_skills: [coding]}}\n"
+        "future_tolerance_days: 0\nearliest_timestamp: 2024-01-01\n"), "test")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    write_csv(tmp_path / "iv.csv", [
+        iv(interview_id="I1", occurred_at="2023-12-31T23:00:00Z"),
+        iv(interview_id="I2", occurred_at="2024-01-01T00:00:00Z"),
+        iv(interview_id="I3", occurred_at=(now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    ], INTERVIEW_COLUMNS)
+    ingest(conn, tmp_path, config, INTERVIEWS)
+    latest = _ingestion_time(conn).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [(q[2], q[3], q[4]) for q in quarantined(conn)] == [
+        (2, "implausible_timestamp", "occurred_at '2023-12-31T23:00:00Z' is earlier than earliest_timestamp (2024-01-01T00:00:00Z)"),
+        (4, "implausible_timestamp", f"occurred_at '{(now + timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}' "
+            f"is later than the time of ingestion plus future_tolerance_days ({latest})"),
+    ]
+    assert conn.execute("SELECT record_id FROM interview_records").fetchall() == [("I2",)]
+
+
 STAGE_PRECEDENCE = [
     ({"candidate_id": "", "occurred_at": "bad", "role": "x", "stage": "x", "outcome": "x"}, "missing_required"),
     ({"occurred_at": "bad", "role": "x", "stage": "x", "outcome": "x"}, "bad_timestamp"),
+    ({"occurred_at": "9999-12-31", "role": "x", "stage": "x", "outcome": "x"}, "implausible_timestamp"),
     ({"role": "x", "stage": "x", "outcome": "x"}, "unknown_role"),
     ({"stage": "x", "outcome": "x"}, "unknown_stage"),
     ({"outcome": "x"}, "unknown_outcome"),
@@ -227,6 +283,7 @@ STAGE_PRECEDENCE = [
 INTERVIEW_PRECEDENCE = [
     ({"stage": "", "occurred_at": "bad", "skill": "x", "recommendation": "x"}, "missing_required"),
     ({"occurred_at": "bad", "stage": "x", "skill": "x", "recommendation": "x"}, "bad_timestamp"),
+    ({"occurred_at": "0001-01-01", "stage": "x", "skill": "x", "recommendation": "x"}, "implausible_timestamp"),
     ({"stage": "x", "skill": "x", "recommendation": "x"}, "unknown_stage"),
     ({"skill": "x", "recommendation": "x"}, "unknown_skill"),
     ({"recommendation": "x"}, "unknown_recommendation"),
@@ -239,7 +296,7 @@ def test_stage_outcome_reason_precedence(conn, config, tmp_path):
     write_csv(tmp_path / "so.csv", rows, STAGE_COLUMNS)
     result = ingest(conn, tmp_path, config)
     assert [(q[2], q[3]) for q in quarantined(conn)] == [(i + 3, reason) for i, (_, reason) in enumerate(STAGE_PRECEDENCE)]
-    assert file_counts(result) == [("so.csv", "ingested", 6, 1, 0, 5)]
+    assert file_counts(result) == [("so.csv", "ingested", 7, 1, 0, 6)]
     assert quarantined(conn)[0][4] == "missing candidate_id"
 
 
@@ -248,7 +305,7 @@ def test_interview_reason_precedence(conn, config, tmp_path):
     write_csv(tmp_path / "iv.csv", rows, INTERVIEW_COLUMNS)
     result = ingest(conn, tmp_path, config, INTERVIEWS)
     assert [(q[2], q[3]) for q in quarantined(conn)] == [(i + 3, reason) for i, (_, reason) in enumerate(INTERVIEW_PRECEDENCE)]
-    assert file_counts(result) == [("iv.csv", "ingested", 6, 1, 0, 5)]
+    assert file_counts(result) == [("iv.csv", "ingested", 7, 1, 0, 6)]
 
 
 def test_quarantined_row_keeps_file_line_and_raw_values_as_read(conn, config, tmp_path):
@@ -671,7 +728,6 @@ def test_a_fixed_rejected_file_is_read(conn, config, tmp_path):
 
 
 def test_a_name_with_a_quote_in_the_config_does_not_break_classification(conn, tmp_path):
-    from funnel.config import parse_config
 
     config = parse_config({"stages": ["o'hare_visit", "offer"], "roles": {"r": {"pipeline": ["o'hare_visit", "offer"]}}}, "test")
     write_csv(tmp_path / "so.csv", [so(role="r", stage="o'hare_visit"), so(role="r", stage="lunch")], STAGE_COLUMNS)
