@@ -43,7 +43,17 @@ def _error_message(error) -> str:
 
 
 PID_TAG, HOST_TAG = "funnel/pid", "funnel/host"
-LOCATION_NAME = "funnel"  # workspace.yaml's location_name
+# workspace.yaml's code location: its name, and the module whose `defs` it loads.
+LOCATION_NAME, DEFINITIONS_MODULE = "funnel", "funnel.definitions"
+
+
+def _funnel_job():
+    """funnel_job with its resources, as the code location defines it. Dagster loads the definitions
+    from a code pointer, as the UI does: the CLI runs exactly what the UI runs, and no module of the
+    package imports funnel.definitions (it only assembles)."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    return ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs").get_reconstructable_job("funnel_job")
 
 
 def _fail_abandoned_runs(instance) -> None:
@@ -114,8 +124,6 @@ def _forget_working_database(home: FunnelHome) -> None:
 def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, all_steps=False) -> int:
     import dagster as dg
 
-    from funnel.jobs import resolved_funnel_job
-
     with dg.DagsterInstance.get() as instance:
         _fail_abandoned_runs(instance)
         options = None
@@ -134,7 +142,7 @@ def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, al
         tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
         if options is not None:
             result = dg.execute_job(
-                dg.reconstructable(resolved_funnel_job), instance=instance, run_config=run_config, tags=tags,
+                _funnel_job(), instance=instance, run_config=run_config, tags=tags,
                 raise_on_error=False, reexecution_options=options,
             )
         else:
@@ -160,13 +168,10 @@ def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, al
 def _execute_new_run(instance, run_config: dict, tags: dict, asset_selection):
     """A new run of funnel_job, recorded as a run of the `funnel` code location, so the UI can
     re-execute it like the runs it launched itself (execute_job records no code location)."""
-    import dagster as dg
     from dagster._core.execution.api import execute_run
     from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 
-    from funnel.jobs import resolved_funnel_job
-
-    job = dg.reconstructable(resolved_funnel_job)
+    job = _funnel_job()
     if asset_selection:
         job = job.get_subset(asset_selection=asset_selection)
     origin = RemoteJobOrigin(

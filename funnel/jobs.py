@@ -10,9 +10,3 @@ funnel_job = dg.define_asset_job(
     description="Ingest new landing files, rebuild the marts, check them and publish the analysts' database.",
 )
 
-
-def resolved_funnel_job() -> dg.JobDefinition:
-    """The job with its resources bound, for `dg.reconstructable` (the CLI's runs and re-executions)."""
-    from funnel.definitions import defs
-
-    return defs.resolve_job_def("funnel_job")

@@ -7,10 +7,12 @@ assets. When a change to the graph is intended, regenerate it with
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 from funnel.definitions import defs
@@ -62,3 +64,40 @@ def test_dagster_definitions_validate_passes_from_the_repo_root():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def package_imports() -> dict[str, set[str]]:
+    """{module: the package's modules it imports}, from the source: top-level and deferred imports alike."""
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(path): path for path in (ROOT / "funnel").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = (imported & set(modules)) - {name}
+    return graph
+
+
+def test_imports_run_one_way_and_nothing_imports_the_definitions():
+    graph = package_imports()
+    assert {"funnel.cli", "funnel.jobs", "funnel.sensors", "funnel.definitions"} <= set(graph)
+    assert "funnel.jobs" in graph["funnel.sensors"]  # the parser sees the imports it should
+    assert sorted(name for name, imported in graph.items() if "funnel.definitions" in imported) == []
+    order = list(TopologicalSorter(graph).static_order())  # raises CycleError on an import circle
+    assert sorted(order) == sorted(graph)
+
+
+def test_the_cli_runs_the_job_the_code_location_defines():
+    from funnel.cli import _funnel_job
+
+    job = _funnel_job()
+    assert job.job_name == "funnel_job"
+    assert job.get_definition().executor_def.name == "in_process"
+    assert set(job.get_definition().asset_layer.executable_asset_keys) == set(defs.resolve_asset_graph().get_all_asset_keys())
