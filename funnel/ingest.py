@@ -525,6 +525,24 @@ def _mtime(path: Path) -> tuple[int, datetime]:
     return st.st_size, datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).replace(tzinfo=None)
 
 
+def already_held(conn: duckdb.DuckDBPyConnection, feed: str, files: list[tuple[str, Path]]) -> set[str]:
+    """The relative paths among `files` that a run would not read, because the working database holds
+    their content: the same path with the same content (rejected files too), or the same content under
+    another name. Files untouched since they were hashed are not read; a vanished one is not held."""
+    latest, ingested_hashes, seen = _known_files(conn, feed)
+    held = set()
+    for rel, path in files:
+        try:
+            size, mtime = _mtime(path)
+            known = latest.get(rel)
+            digest = known[2] if known and known[:2] == (size, mtime) else file_sha256(path)
+        except OSError:
+            continue
+        if (rel, digest) in seen or digest in ingested_hashes:
+            held.add(rel)
+    return held
+
+
 def ingest_feed(
     conn: duckdb.DuckDBPyConnection,
     feed_dir: Path,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from funnel.definitions import defs
 from funnel.resources import FunnelWarehouse
 from funnel.schedules import daily_refresh
 from funnel.sensors import landing_files_sensor
+from funnel.warehouse import exclusive_lock
 
 
 def test_daily_schedule_requests_the_whole_graph_and_is_off_by_default():
@@ -93,3 +98,65 @@ def test_sensor_is_on_by_default_and_targets_the_job():
     sensor = defs.resolve_sensor_def("landing_files_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.job_name == "funnel_job"
+
+
+@pytest.fixture(scope="module")
+def home_after_cli_run(tmp_path_factory) -> Path:
+    """A FUNNEL_HOME whose landing files a `funnel run` from the shell has ingested; no sensor ever ran."""
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if k not in ("FUNNEL_HOME", "DAGSTER_HOME")}
+    for args in (["generate", "--applications", "80", "--seed", "5"], ["run"]):
+        done = subprocess.run([sys.executable, "-m", "funnel.cli", *args, "--home", str(home)],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+    return home
+
+
+def test_first_sensor_tick_after_a_cli_run_starts_nothing(home_after_cli_run: Path):
+    """`make run` then `make ui`: the sensor starts with an empty cursor, and the files it sees were
+    all ingested already. It skips, and remembers them."""
+    home = home_after_cli_run
+    files = sorted(p for p in (home / "landing").rglob("*") if p.is_file())
+    assert len(files) > 4
+    result, cursor = evaluate(home, None)
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == (
+        f"{len(files)} new or changed file(s) under {home / 'landing'}, all with content the working database "
+        "already holds (ingested by an earlier run)"
+    )
+    assert set(json.loads(cursor)) == {p.relative_to(home / "landing").as_posix() for p in files}
+    again, same = evaluate(home, cursor)
+    assert isinstance(again, dg.SkipReason) and "no new or changed files" in again.skip_message and same == cursor
+
+
+def test_sensor_after_a_cli_run_starts_a_run_only_for_new_content(home_after_cli_run: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(home_after_cli_run, home)  # copy2 keeps mtimes: the database's stamps still match
+    landing = home / "landing" / "stage_outcomes"
+    ingested = sorted(p for p in landing.rglob("*.csv"))[0]
+    # a copy under another name and a touched file hold known content; a new export does not
+    shutil.copyfile(ingested, landing / "copy_of_an_export.csv")
+    os.utime(ingested, ns=(ingested.stat().st_atime_ns, ingested.stat().st_mtime_ns + 5 * 10**9))
+    (landing / "new.csv").write_text("application_id,candidate_id,role,stage,outcome,occurred_at\n"
+                                     "n1,c1,ml_engineer,onsite,passed,2025-01-01T10:00:00Z\n")
+    result, cursor = evaluate(home, None)
+    assert isinstance(result, dg.RunRequest)
+    assert result.tags["funnel/changed_files"] == "1"
+    stat = (landing / "new.csv").stat()
+    expected_key = hashlib.sha256(
+        json.dumps({"stage_outcomes/new.csv": f"{stat.st_size}:{stat.st_mtime_ns}"}, sort_keys=True).encode()
+    ).hexdigest()
+    assert result.run_key == expected_key
+    assert {"stage_outcomes/new.csv", "stage_outcomes/copy_of_an_export.csv"} <= set(json.loads(cursor))
+
+
+def test_sensor_waits_for_a_run_holding_the_working_database(home_after_cli_run: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(home_after_cli_run, home)
+    with exclusive_lock(home / "warehouse" / "pipeline.duckdb"):
+        result, cursor = evaluate(home, None)
+    assert isinstance(result, dg.SkipReason)
+    assert "a run is using the working database; they are checked on the next tick" in result.skip_message
+    assert cursor is None  # nothing remembered: the next tick looks again
+    result, cursor = evaluate(home, None)
+    assert isinstance(result, dg.SkipReason) and "already holds" in result.skip_message and cursor
