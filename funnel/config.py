@@ -16,8 +16,9 @@ from funnel.settings import FunnelError
 DEFAULT_CONFIG_NAME = "default_config.yaml"
 TOP_LEVEL_KEYS = {
     "stages", "roles", "skills", "team_matching_stall_days", "quarantine_threshold",
-    "future_tolerance_days", "earliest_timestamp", "encoding", "pseudonymize_interviewers",
+    "future_tolerance_days", "earliest_timestamp", "encoding", "pseudonymize_interviewers", "fairness",
 }
+FAIRNESS_KEYS = {"min_group_size", "min_group_share"}
 DEFAULT_EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
 ROLE_KEYS = {"pipeline", "onsite_skills"}
 
@@ -38,6 +39,15 @@ class Role:
 
 
 @dataclass(frozen=True)
+class Fairness:
+    """adverse_impact's small-cell rules: a group with fewer applicants is suppressed; one under this
+    share of the known applicants keeps its counts but gets no impact ratio."""
+
+    min_group_size: int = 10
+    min_group_share: float = 0.02
+
+
+@dataclass(frozen=True)
 class Config:
     stages: tuple[str, ...]
     roles: dict[str, Role]
@@ -50,6 +60,7 @@ class Config:
     # The text encoding of CSV and JSON Lines files; None: UTF-8 (BOM or not), else Windows-1252.
     encoding: str | None = None
     pseudonymize_interviewers: bool = False
+    fairness: Fairness = Fairness()
     source: str = "<default>"
 
     @property
@@ -81,6 +92,7 @@ class Config:
         if self.encoding is not None:
             data["encoding"] = self.encoding
         data["pseudonymize_interviewers"] = self.pseudonymize_interviewers
+        data["fairness"] = {"min_group_size": self.fairness.min_group_size, "min_group_share": self.fairness.min_group_share}
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
 
 
@@ -159,8 +171,24 @@ def parse_config(data: Any, source: str) -> Config:
     if not isinstance(pseudonymize, bool):
         raise ConfigError(source, "pseudonymize_interviewers", f"must be true or false, got {pseudonymize!r}")
     return Config(
-        stages, roles, extra, stall, float(threshold), tolerance, earliest, encoding, pseudonymize, source
+        stages, roles, extra, stall, float(threshold), tolerance, earliest, encoding, pseudonymize,
+        _fairness(data.get("fairness", {}), source), source,
     )
+
+
+def _fairness(value: Any, source: str) -> Fairness:
+    if not isinstance(value, dict):
+        raise ConfigError(source, "fairness", f"must be a mapping with min_group_size and min_group_share, got {value!r}")
+    unknown = sorted(set(map(str, value)) - FAIRNESS_KEYS)
+    if unknown:
+        raise ConfigError(source, f"fairness.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(FAIRNESS_KEYS))})")
+    size = value.get("min_group_size", Fairness.min_group_size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(source, "fairness.min_group_size", f"must be a whole number of applicants, 1 or more, got {size!r}")
+    share = value.get("min_group_share", Fairness.min_group_share)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ConfigError(source, "fairness.min_group_share", f"must be a share between 0 and 1 (0.02 = 2%), got {share!r}")
+    return Fairness(size, float(share))
 
 
 def _timestamp(value: Any, source: str, key: str) -> datetime:
@@ -188,9 +216,12 @@ def _encoding(value: Any, source: str) -> str | None:
     if not isinstance(value, str):
         raise ConfigError(source, "encoding", f"must be an encoding name (utf-8, windows-1252, ...), got {value!r}")
     try:
-        return codecs.lookup(value.strip()).name
+        codec = codecs.lookup(value.strip())
     except LookupError:
         raise ConfigError(source, "encoding", f"unknown encoding {value!r} (e.g. utf-8, utf-8-sig, windows-1252, latin-1)") from None
+    if not getattr(codec, "_is_text_encoding", True):  # base64, rot13, hex: codecs, not text encodings
+        raise ConfigError(source, "encoding", f"{value!r} is not a text encoding (e.g. utf-8, windows-1252, latin-1)")
+    return codec.name
 
 
 def load_config_file(path: Path) -> Config:

@@ -10,14 +10,16 @@ deleted: a rerun over the same landing folder adds nothing.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 import duckdb
 import polars as pl
@@ -35,10 +37,22 @@ BOOLEAN_COLUMNS = {"requires_travel"}
 TIMESTAMP_COLUMN = "occurred_at"
 HASH_CHUNK = 1 << 20
 SNIFF_BYTES = 1 << 16
+DECODE_CHUNK = 1 << 22  # bytes decoded at a time when a file is not read as UTF-8 straight from disk
+HEADER_BYTES = 1 << 20  # at most this much of a CSV's first line is looked at for its separator
+# What landing_files.encoding records for the codecs auto-detection reads with (otherwise Python's
+# canonical codec name): a UTF-8 byte order mark is a signature, not another encoding.
+ENCODING_NAMES = {"utf-8-sig": "utf-8", "cp1252": "windows-1252"}
+# The CSV separators detected from the header line, in order of preference when two are as frequent.
+SEPARATORS = (",", ";", "\t")
 
 
 class FileProblem(Exception):
-    """A whole file cannot be ingested; it is left in place and recorded with this reason."""
+    """A whole file cannot be ingested; it is left in place and recorded with this reason (and the
+    text encoding it was decoded with, when reading got that far)."""
+
+    def __init__(self, message: str, encoding: str | None = None):
+        super().__init__(message)
+        self.encoding = encoding
 
 
 @dataclass
@@ -52,6 +66,7 @@ class FileResult:
     rows_accepted: int = 0
     rows_duplicate: int = 0
     rows_quarantined: int = 0
+    encoding: str | None = None  # CSV and JSON Lines: the text encoding read (see ENCODING_NAMES)
 
 
 @dataclass
@@ -132,11 +147,184 @@ def _json_keys(path: Path) -> list[str]:
     return list(keys)
 
 
-def read_landing_file(path: Path, feed: Feed) -> pl.DataFrame:
+def _separator(header: bytes) -> str:
+    """The CSV separator: whichever of comma, semicolon (European Excel) and tab the header line holds
+    most outside quotes; on a tie the first in SEPARATORS, so comma when it holds none of them."""
+    # A quoted name may hold any of them ("" inside quotes pairs off): only what lies outside counts.
+    outside = re.sub(rb'"[^"]*"', b"", header)
+    return max(SEPARATORS, key=lambda sep: outside.count(sep.encode()))
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    """A UTF-8 CSV, every value as text, split by the separator its header line uses."""
+    with path.open("rb") as fh:
+        header = fh.readline(HEADER_BYTES)
+    return pl.read_csv(path, infer_schema=False, encoding="utf8", separator=_separator(header))
+
+
+def _read_jsonl(path: Path) -> pl.DataFrame:
+    """A UTF-8 JSON Lines file, every value as text."""
+    try:
+        frame = pl.read_ndjson(path, infer_schema_length=None)
+    except Exception:
+        # A key whose values have no common type (true in one row, 1 in another): every key as text.
+        frame = pl.read_ndjson(path, schema=dict.fromkeys(_json_keys(path), pl.String))
+    return _as_text(frame)
+
+
+def _unreadable(fmt: str, exc: Exception, encoding: str | None = None) -> FileProblem:
+    """The FileProblem for a reader's failure: polars raises many kinds; the message is what the user needs."""
+    if isinstance(exc, FileProblem):
+        exc.encoding = encoding
+        return exc
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return FileProblem(f"cannot be read as {fmt.upper() if fmt != 'jsonl' else 'JSON Lines'}: {message}", encoding)
+
+
+class _Undecodable(Exception):
+    """A file's bytes are not text in an encoding: the message says where (line, byte offset) and why.
+    `text_before` is (line, character) of the first non-ASCII character decoded before that, if any."""
+
+    def __init__(self, where: str, text_before: tuple[int, str] | None = None):
+        super().__init__(where)
+        self.text_before = text_before
+
+
+def _first_non_ascii(text: str, newlines: int) -> tuple[int, str] | None:
+    """(line, character) of the first non-ASCII character of `text`, which starts after `newlines` lines."""
+    if text.isascii():  # O(1) on a str
+        return None
+    at = re.search(r"[^\x00-\x7f]", text).start()
+    return newlines + text.count("\n", 0, at) + 1, text[at]
+
+
+def _transcode(path: Path, encoding: str, out: IO[bytes] | None = None) -> None:
+    """Decode the file with `encoding` chunk by chunk (memory stays flat however large the file),
+    writing the text as UTF-8 to `out` when given. Raises _Undecodable at the first bad byte."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = newlines = 0
+    text_before = None
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(DECODE_CHUNK)
+            state = decoder.getstate()
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                raise _where(exc, encoding, state, offset, newlines, text_before) from None
+            if out is not None:
+                out.write(text.encode("utf-8"))
+            text_before = text_before or _first_non_ascii(text, newlines)
+            newlines += text.count("\n")
+            offset += len(chunk)
+            if not chunk:
+                return
+
+
+def _where(exc: UnicodeDecodeError, encoding: str, state: tuple[bytes, int], offset: int, newlines: int,
+           text_before: tuple[int, str] | None) -> _Undecodable:
+    """'line N, byte offset B: byte 0x.., why' for a decoding error in the chunk read at byte `offset`,
+    after `newlines` decoded newlines. The decoder saw the bytes it held back (`state`), then the chunk."""
+    pending, flag = state
+    try:
+        # The text before it in this chunk: lines counted in text, where a newline is one whatever the
+        # encoding (not so in UTF-16 bytes).
+        before = codecs.getincrementaldecoder(encoding)()
+        before.setstate((b"", flag))
+        prefix = before.decode(exc.object[: exc.start])
+        text_before = text_before or _first_non_ascii(prefix, newlines)
+        newlines += prefix.count("\n")
+    except Exception:
+        newlines += exc.object[: exc.start].count(b"\n")
+    bad = exc.object[exc.start : min(exc.end, exc.start + 4)]
+    what = ("byte " if len(bad) == 1 else "bytes ") + " ".join(f"0x{b:02X}" for b in bad)
+    # Single-byte codecs say "character maps to <undefined>" for a byte they leave undefined.
+    why = exc.reason
+    if why == "character maps to <undefined>":
+        why = f"undefined in {ENCODING_NAMES.get(encoding, encoding)}"
+    at = offset - len(pending) + exc.start
+    return _Undecodable(f"line {newlines + 1}, byte offset {at}: {what}, {why}", text_before)
+
+
+def _decoded(path: Path, encoding: str, fmt: str) -> tuple[pl.DataFrame, str]:
+    """A file in another encoding than plain UTF-8: polars reads only UTF-8, so it reads a UTF-8 copy,
+    made in a temporary file (on disk, not in memory) with the same lines. Raises _Undecodable."""
+    read = _read_csv if fmt == "csv" else _read_jsonl
+    name = ENCODING_NAMES.get(encoding, encoding)
+    with tempfile.NamedTemporaryFile(suffix=path.suffix) as copy:
+        _transcode(path, encoding, copy)
+        copy.flush()
+        try:
+            return read(Path(copy.name)), name
+        except Exception as exc:
+            raise _unreadable(fmt, exc, name) from None
+
+
+def _read_utf8(path: Path, fmt: str, head: bytes) -> tuple[pl.DataFrame, str]:
+    """A UTF-8 file, read by polars straight from the file (no copy). Raises _Undecodable if it is not UTF-8."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # not final: the head may end inside a character
+    except UnicodeDecodeError:
+        _transcode(path, "utf-8")  # a bad byte near the top (the usual case): polars need not read it all to fail
+    if head.startswith(codecs.BOM_UTF8) and fmt == "jsonl":
+        # polars' JSON reader does not skip a byte order mark (its CSV reader does)
+        return _decoded(path, "utf-8-sig", fmt)
+    try:
+        frame = _read_csv(path) if fmt == "csv" else _read_jsonl(path)
+    except Exception as exc:
+        _transcode(path, "utf-8")  # not UTF-8 (the likeliest reason): then another encoding may read it
+        raise _unreadable(fmt, exc, "utf-8") from None
+    if any("\ufffd" in name for name in frame.columns):
+        _transcode(path, "utf-8")  # polars fails on invalid UTF-8, except in the header: there it puts U+FFFD
+    return frame, "utf-8"
+
+
+def _read_text(path: Path, fmt: str, head: bytes, encoding: str | None) -> tuple[pl.DataFrame, str]:
+    """A CSV or JSON Lines file's rows and the encoding they were decoded with: `encoding` (funnel.yaml's)
+    when set, else UTF-8 (with or without a byte order mark), else Windows-1252 (Excel on Windows).
+    A file in none of them is rejected naming the first bad byte, never decoded into something else."""
+    bom = head.startswith(codecs.BOM_UTF8)
+    if encoding is not None and ENCODING_NAMES.get(encoding, encoding) != "utf-8":
+        if bom:
+            raise FileProblem(
+                f"starts with a UTF-8 byte order mark, so it is UTF-8, but funnel.yaml sets encoding: {encoding}; "
+                "remove encoding: to detect each file's encoding"
+            )
+        try:
+            return _decoded(path, encoding, fmt)
+        except _Undecodable as failure:
+            raise FileProblem(f"not valid {encoding}, the encoding funnel.yaml sets: {failure}") from None
+    try:
+        return _read_utf8(path, fmt, head)
+    except _Undecodable as failure:
+        not_utf8 = failure
+    if encoding is not None:
+        raise FileProblem(f"not valid UTF-8, the encoding funnel.yaml sets: {not_utf8}")
+    if bom:
+        raise FileProblem(f"starts with a UTF-8 byte order mark but is not valid UTF-8: {not_utf8}")
+    if not_utf8.text_before:
+        # UTF-8 text, then bytes that are not (rows appended in another encoding, a cut file): read as
+        # Windows-1252, its UTF-8 text would turn into mojibake ('é' into 'Ã©').
+        line, char = not_utf8.text_before
+        raise FileProblem(
+            f"mixed encodings: UTF-8 text ({char!r} on line {line}), then bytes that are not UTF-8 ({not_utf8}); "
+            "save the file in one encoding (if it is all Windows-1252, set encoding: windows-1252 in funnel.yaml)"
+        )
+    try:
+        return _decoded(path, "cp1252", fmt)
+    except _Undecodable as not_cp1252:
+        raise FileProblem(
+            f"neither UTF-8 ({not_utf8}) nor Windows-1252 ({not_cp1252}); "
+            "if it is in another encoding, set encoding: in funnel.yaml"
+        ) from None
+
+
+def read_landing_file(path: Path, feed: Feed, encoding: str | None = None) -> tuple[pl.DataFrame, str | None]:
     """The file's rows as text, with `__line` (CSV: the line in the file; JSON Lines: the record's
     position counting non-blank lines; Parquet: the row number, from 1) and `__raw` (the row's
-    original values: a struct of every column of the file, in file order). Raises FileProblem when
-    the file cannot be ingested at all."""
+    original values: a struct of every column of the file, in file order); and the text encoding it
+    was read with (None for Parquet). `encoding` (a Python codec name) forces one; None detects it.
+    Raises FileProblem when the file cannot be ingested at all."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FileProblem(
@@ -148,47 +336,48 @@ def read_landing_file(path: Path, feed: Feed) -> pl.DataFrame:
         head = fh.read(SNIFF_BYTES)
     if fmt == "parquet" and not head.startswith(b"PAR1"):
         raise FileProblem("not a Parquet file (no PAR1 magic bytes)")
-    if fmt != "parquet" and b"\x00" in head:
-        raise FileProblem(f"binary content (NUL bytes), not a {'CSV' if fmt == 'csv' else 'JSON Lines'} text file")
+    if fmt != "parquet":
+        if encoding is None and head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise FileProblem("UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8, "
+                              "or set encoding: utf-16 in funnel.yaml")
+        try:
+            # In the text, not the bytes: UTF-16 text is full of NUL bytes.
+            binary = b"\x00" in head if encoding is None else "\x00" in head.decode(encoding, "replace")
+        except LookupError:  # a codec Python has that is not a text encoding (base64, rot13, ...)
+            raise FileProblem(f"encoding: {encoding} in funnel.yaml is not a text encoding") from None
+        if binary:
+            raise FileProblem(f"binary content (NUL bytes), not a {'CSV' if fmt == 'csv' else 'JSON Lines'} text file")
+    used = None
     try:
-        if fmt == "csv":
-            frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
-            first_line = 2  # line 1 is the header
-        elif fmt == "parquet":
+        if fmt == "parquet":
             frame = _as_text(pl.read_parquet(path))
             first_line = 1
         else:
-            try:
-                frame = pl.read_ndjson(path, infer_schema_length=None)
-            except Exception:
-                # A key whose values have no common type (true in one row, 1 in another): every key as text.
-                frame = pl.read_ndjson(path, schema=dict.fromkeys(_json_keys(path), pl.String))
-            frame = _as_text(frame)
-            first_line = 1
+            frame, used = _read_text(path, fmt, head, encoding)
+            first_line = 2 if fmt == "csv" else 1  # CSV: line 1 is the header
     except FileProblem:
         raise
-    except Exception as exc:  # polars raises many kinds; the message is what the user needs
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FileProblem(f"cannot be read as {fmt.upper() if fmt != 'jsonl' else 'JSON Lines'}: {message}") from None
+    except Exception as exc:
+        raise _unreadable(fmt, exc) from None
     lines = pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64, eager=True)
     if fmt == "csv":
         # polars reads a blank line as a row of nulls: it is not a row. Line numbers stay those of the file.
         keep = ~frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
         frame, lines = frame.filter(keep), lines.filter(keep)
     if frame.height == 0:
-        raise FileProblem("empty: no data rows")
+        raise FileProblem("empty: no data rows", used)
     columns = [c.strip().lower() for c in frame.columns]
     if len(set(columns)) != len(columns):
-        raise FileProblem(f"duplicate column names in header: {', '.join(frame.columns)}")
+        raise FileProblem(f"duplicate column names in header: {', '.join(frame.columns)}", used)
     frame = frame.rename(dict(zip(frame.columns, columns)))
     missing = [c for c in feed.required if c not in columns]
     if missing:
-        raise FileProblem(f"missing required column(s): {', '.join(missing)}")
+        raise FileProblem(f"missing required column(s): {', '.join(missing)}", used)
     return frame.select(
         pl.lit(lines).alias("__line"),
         pl.struct(frame.columns).alias("__raw"),
         *[(pl.col(c) if c in columns else pl.lit(None, dtype=pl.String)).alias(c) for c in feed.columns],
-    )
+    ), used
 
 
 class RawValues:
@@ -508,15 +697,17 @@ def _store_batch(conn: duckdb.DuckDBPyConnection, feed: Feed, batch_id: str, now
 # One feed, end to end
 
 
-def _known_files(conn: duckdb.DuckDBPyConnection, feed: str) -> tuple[dict, set, set]:
-    """(path -> (size, mtime, hash) of its latest version, hashes ingested, (path, hash) pairs seen)."""
+def _known_files(conn: duckdb.DuckDBPyConnection, feed: str) -> tuple[dict, dict, set]:
+    """(path -> (size, mtime, hash) of its latest version, hash ingested -> its encoding, (path, hash) pairs seen)."""
     rows = conn.execute(
-        "SELECT path, size_bytes, modified_at, content_hash, status FROM landing_files WHERE feed = ? ORDER BY processed_at",
+        "SELECT path, size_bytes, modified_at, content_hash, status, encoding FROM landing_files WHERE feed = ?"
+        " ORDER BY processed_at",
         [feed],
     ).fetchall()
-    latest = {path: (size, mtime, digest) for path, size, mtime, digest, _ in rows}
-    ingested = {digest for _, _, _, digest, status in rows if status in ("ingested", "already_ingested")}
-    seen = {(path, digest) for path, _, _, digest, _ in rows}
+    latest = {path: (size, mtime, digest) for path, size, mtime, digest, _, _ in rows}
+    ingested = {digest: encoding for _, _, _, digest, status, encoding in rows
+                if status in ("ingested", "already_ingested")}
+    seen = {(path, digest) for path, _, _, digest, _, _ in rows}
     return latest, ingested, seen
 
 
@@ -613,26 +804,28 @@ def ingest_files(
                 result.files.append(FileResult(feed.name, rel, "unchanged"))
                 continue
             if digest in ingested_hashes:
-                # The same content under another name (a renamed or copied export): nothing new to read.
-                file_result = FileResult(feed.name, rel, "already_ingested")
+                # The same content under another name (a renamed or copied export): nothing new to read,
+                # and the encoding is the one those bytes were read with.
+                file_result = FileResult(feed.name, rel, "already_ingested", encoding=ingested_hashes[digest])
                 result.files.append(file_result)
                 to_record.append((file_result, digest, size, mtime))
                 continue
             try:
-                frame = read_landing_file(path, feed)
+                frame, encoding = read_landing_file(path, feed, config.encoding)
             except FileProblem as problem:
-                file_result = FileResult(feed.name, rel, "rejected", problem=str(problem))
+                file_result = FileResult(feed.name, rel, "rejected", problem=str(problem), encoding=problem.encoding)
                 say(f"{feed.name}: {rel}: rejected: {problem}")
             else:
                 conn.register("landing_frame", frame.drop("__raw"))
                 conn.execute(f"INSERT INTO batch_rows {rows_sql}", [order])
                 conn.unregister("landing_frame")
                 raw_values.add(order, frame)
-                file_result = FileResult(feed.name, rel, "ingested", rows_read=frame.height)
+                file_result = FileResult(feed.name, rel, "ingested", rows_read=frame.height, encoding=encoding)
                 loaded[order] = file_result
-                say(f"{feed.name}: {rel}: read {frame.height:,} rows")
+                read_as = f" ({encoding})" if encoding not in (None, "utf-8") else ""
+                say(f"{feed.name}: {rel}: read {frame.height:,} rows{read_as}")
             if file_result.status == "ingested":
-                ingested_hashes.add(digest)
+                ingested_hashes[digest] = file_result.encoding
             seen.add((rel, digest))
             result.files.append(file_result)
             to_record.append((file_result, digest, size, mtime))
@@ -647,10 +840,12 @@ def ingest_files(
                 _store_batch(conn, feed, batch_id, now, file_names)
             if to_record:
                 conn.executemany(
-                    "INSERT INTO landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO landing_files (feed, path, content_hash, size_bytes, modified_at, status, problem,"
+                    " rows_read, rows_accepted, rows_duplicate, rows_quarantined, batch_id, processed_at, encoding)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (feed.name, f.path, digest, size, mtime, f.status, f.problem or f.warning, f.rows_read,
-                         f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now)
+                         f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now, f.encoding)
                         for f, digest, size, mtime in to_record
                     ],
                 )

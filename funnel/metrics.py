@@ -11,6 +11,8 @@ import math
 
 import duckdb
 
+from funnel import fairness, keys
+
 # Two-sided 95%: the 0.975 quantile of the standard normal distribution.
 Z_95 = 1.959963984540054
 
@@ -69,9 +71,13 @@ def sql_macros(z: float = Z_95) -> list[str]:
         # DuckDB returns inf for x/0: the models want NULL.
         "CREATE OR REPLACE MACRO ratio_or_null(a, b) AS CASE WHEN b IS NULL OR b = 0 THEN NULL ELSE a::DOUBLE / b::DOUBLE END",
         f"CREATE OR REPLACE MACRO days_between(a, b) AS (epoch_us(b) - epoch_us(a))::DOUBLE / {MICROSECONDS_PER_DAY}.0",
+        # keyed_hash(value), published_interviewer_id(id, pseudonymize): HMAC-SHA256 under the
+        # key funnel.keys.install_key gives the connection (the secret itself is in no macro).
+        *keys.sql_macros(),
     ]
 
 
 def create_sql_macros(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in sql_macros():
         conn.execute(statement)
+    fairness.create_functions(conn)

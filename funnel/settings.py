@@ -39,6 +39,12 @@ class FunnelHome:
         return self.warehouse_dir / "funnel.duckdb"
 
     @property
+    def key_secret_file(self) -> Path:
+        """The secret published keys are keyed with, when FUNNEL_KEY_SECRET is not set (funnel.keys).
+        Outside warehouse/, so --full-refresh and a copied warehouse folder never take it along."""
+        return self.root / "secrets" / "key.secret"
+
+    @property
     def config_file(self) -> Path:
         return self.root / "funnel.yaml"
 

@@ -25,6 +25,7 @@ class Problems:
     files: int = 0
     rows: int = 0
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # information, not problems: a file read as another encoding
 
     @property
     def count(self) -> int:
@@ -33,7 +34,7 @@ class Problems:
     def lines(self) -> list[str]:
         out = [f"{path}:{line}: {reason}: {detail}" if line else f"{path}: {reason}: {detail}"
                for path, line, reason, detail in self.items]
-        return out + [f"warning: {w}" for w in self.warnings]
+        return out + [f"warning: {w}" for w in self.warnings] + [f"note: {n}" for n in self.notes]
 
     def summary(self) -> str:
         verdict = "no problems" if not self.items else f"{len(self.items)} problem(s)"
@@ -75,6 +76,9 @@ def validate_path(path: Path, config: Config, feed: str | None = None, progress:
                     problems.items.append((f.path, None, "rejected_file", f.problem or ""))
                 elif f.warning:
                     problems.warnings.append(f"{f.path}: {f.warning}")
+                if f.status != "rejected" and f.encoding not in (None, "utf-8"):
+                    # Worth a look: a file in yet another encoding would read as Windows-1252 text all the same.
+                    problems.notes.append(f"{f.path}: read as {f.encoding}, not UTF-8")
             problems.items.extend(
                 conn.execute(
                     "SELECT source_file, source_line, reason, detail FROM quarantined_rows WHERE feed = ?"

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS landing_files (
     rows_quarantined  BIGINT NOT NULL DEFAULT 0,
     batch_id          VARCHAR NOT NULL,   -- the Dagster run that processed it
     processed_at      TIMESTAMP NOT NULL,
+    encoding          VARCHAR,            -- CSV, JSON Lines: the text encoding read (utf-8, windows-1252, ...); else NULL
     PRIMARY KEY (feed, path, content_hash)
 );
 
@@ -70,6 +71,23 @@ CREATE TABLE IF NOT EXISTS interview_records (
     source_line     BIGINT  NOT NULL,
     batch_id        VARCHAR NOT NULL,
     ingested_at     TIMESTAMP NOT NULL
+);
+
+-- Voluntary self-identification, one row per response. Only the working database holds it: the published
+-- database gets adverse_impact's suppressed aggregates, never a row about a person (docs/privacy.md).
+CREATE TABLE IF NOT EXISTS demographic_records (
+    record_id         VARCHAR NOT NULL,   -- a hash of candidate_id and collected_at (unique)
+    candidate_id      VARCHAR NOT NULL,
+    sex               VARCHAR,            -- normalized category; NULL = unknown (declined, not asked, empty)
+    race_ethnicity    VARCHAR,
+    veteran_status    VARCHAR,
+    disability_status VARCHAR,
+    collected_at      TIMESTAMP,          -- UTC; NULL when the export has none
+    content_hash      VARCHAR NOT NULL,
+    source_file       VARCHAR NOT NULL,
+    source_line       BIGINT  NOT NULL,
+    batch_id          VARCHAR NOT NULL,
+    ingested_at       TIMESTAMP NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS quarantined_rows (
@@ -127,8 +145,15 @@ def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
     ]
 
 
+# Columns added since a table was first created: a working database made by an earlier version gets them
+# (CREATE TABLE IF NOT EXISTS leaves an existing table as it is). Each is added last, as SCHEMA lists it.
+ADDED_COLUMNS = (("landing_files", "encoding", "VARCHAR"),)
+
+
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(SCHEMA)
+    for table, column, dtype in ADDED_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {dtype}")
 
 
 def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -158,8 +183,11 @@ def write_config_tables(conn: duckdb.DuckDBPyConnection, config: Config) -> None
         conn.executemany("INSERT INTO config_skills VALUES (?)", [(s,) for s in config.skills])
     conn.execute(
         "CREATE OR REPLACE TABLE config_settings AS"
-        " SELECT ?::INTEGER AS team_matching_stall_days, ?::DOUBLE AS quarantine_threshold",
-        [config.team_matching_stall_days, config.quarantine_threshold],
+        " SELECT ?::INTEGER AS team_matching_stall_days, ?::DOUBLE AS quarantine_threshold,"
+        " ?::BOOLEAN AS pseudonymize_interviewers,"
+        " ?::INTEGER AS fairness_min_group_size, ?::DOUBLE AS fairness_min_group_share",
+        [config.team_matching_stall_days, config.quarantine_threshold, config.pseudonymize_interviewers,
+         config.fairness.min_group_size, config.fairness.min_group_share],
     )
 
 

@@ -18,6 +18,7 @@ from funnel.contract import FEEDS
 from funnel.generate import generate
 from funnel.ingest import ingest_feed
 from funnel.warehouse import connect, create_schema, write_config_tables
+from funnel_tests.marts_fixtures import TEST_KEY_SECRET
 
 STAGE_COLUMNS = ["event_id", "application_id", "candidate_id", "role", "stage", "outcome", "occurred_at",
                  "team", "source", "level", "requires_travel"]
@@ -84,7 +85,7 @@ def generated_warehouse(root: Path, applications: int, seed: int, batch: str) ->
         write_config_tables(conn, config)
         for name, feed in FEEDS.items():
             ingest_feed(conn, root / "landing" / name, feed, config, batch)
-        build_all(conn, config)
+        build_all(conn, config, key_secret=TEST_KEY_SECRET)
     finally:
         conn.close()
     return path

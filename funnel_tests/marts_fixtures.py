@@ -6,7 +6,6 @@ tests exercise only the SQL models. Expected numbers are worked out by hand in e
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -15,6 +14,7 @@ import duckdb
 
 from funnel.assets.marts import build_all
 from funnel.config import Config, Role
+from funnel.keys import install_key, keyed_hash
 from funnel.warehouse import create_schema, write_config_tables
 
 STAGES = (
@@ -39,6 +39,10 @@ SWE_PIPELINE = (
     "offer",
 )
 DS_PIPELINE = ("application_review", "recruiter_screen", "take_home", "onsite", "offer")
+
+
+# The secret the tests' warehouses key application (and interviewer) ids with; not a real one.
+TEST_KEY_SECRET = b"funnel tests: a fixed pseudonymization secret, not a real one"
 
 
 def small_config(stall_days: int = 30) -> Config:
@@ -72,6 +76,7 @@ class Outcome:
     candidate_id: str | None = None
     requires_travel: bool | None = None
     team: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ def new_warehouse(config: Config | None = None) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(":memory:")
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET threads = 1")  # tiny data: one thread is faster and the machine is shared
+    install_key(conn, TEST_KEY_SECRET)
     create_schema(conn)
     write_config_tables(conn, config or small_config())
     return conn
@@ -110,7 +116,7 @@ def insert_outcomes(conn: duckdb.DuckDBPyConnection, records: Iterable[Outcome])
     rows = [
         (
             r.record_id, r.application_id, r.candidate_id or f"cand-{r.application_id}", r.role, r.stage, r.outcome,
-            r.occurred_at, r.team, None, None, r.requires_travel, f"hash-{r.record_id}", "fixture.csv", line,
+            r.occurred_at, r.team, r.source, None, r.requires_travel, f"hash-{r.record_id}", "fixture.csv", line,
             "test-batch", INGESTED_AT,
         )
         for line, r in enumerate(records, start=2)
@@ -202,8 +208,8 @@ def one(conn: duckdb.DuckDBPyConnection, table: str, **equals: Any) -> dict:
 
 
 def key(application_id: str) -> str:
-    """The pseudonymous application key the marts publish."""
-    return hashlib.sha256(application_id.encode("utf-8")).hexdigest()
+    """The pseudonymous key the marts publish for an id: HMAC-SHA256 under the tests' secret."""
+    return keyed_hash(TEST_KEY_SECRET, application_id)
 
 
 def counts(row: dict) -> tuple[int, int, int, int, int, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from funnel.config import Config, ConfigError, Role, default_config, load_config, load_config_file, parse_config
+from funnel.config import Config, ConfigError, Fairness, Role, default_config, load_config, load_config_file, parse_config
 from funnel.settings import FunnelError
 
 CATALOG = ("application_review", "recruiter_screen", "technical_screen", "take_home", "onsite",
@@ -95,7 +95,7 @@ ERRORS = [
     pytest.param(
         "stages: [a]\nroles: {r: {pipeline: [a]}}\nstall_days: 3\n",
         "stall_days",
-        "unknown key (allowed: earliest_timestamp, encoding, future_tolerance_days, pseudonymize_interviewers, "
+        "unknown key (allowed: earliest_timestamp, encoding, fairness, future_tolerance_days, pseudonymize_interviewers, "
         "quarantine_threshold, roles, skills, stages, team_matching_stall_days)",
         id="unknown-top-level-key",
     ),
@@ -112,8 +112,24 @@ ERRORS = [
         "unknown encoding 'klingon' (e.g. utf-8, utf-8-sig, windows-1252, latin-1)", id="unknown-encoding",
     ),
     pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nencoding: base64\n", "encoding",
+        "'base64' is not a text encoding (e.g. utf-8, windows-1252, latin-1)", id="not-a-text-encoding",
+    ),
+    pytest.param(
         "stages: [a]\nroles: {r: {pipeline: [a]}}\npseudonymize_interviewers: maybe\n", "pseudonymize_interviewers",
         "must be true or false, got 'maybe'", id="pseudonymize-not-boolean",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nfairness: {min_group_size: 0}\n", "fairness.min_group_size",
+        "must be a whole number of applicants, 1 or more, got 0", id="fairness-min-group-size",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nfairness: {min_group_share: 2}\n", "fairness.min_group_share",
+        "must be a share between 0 and 1 (0.02 = 2%), got 2", id="fairness-min-group-share",
+    ),
+    pytest.param(
+        "stages: [a]\nroles: {r: {pipeline: [a]}}\nfairness: {min_size: 5}\n", "fairness.min_size",
+        "unknown key (allowed: min_group_share, min_group_size)", id="fairness-unknown-key",
     ),
     pytest.param("roles: {r: {pipeline: [a]}}\n", "stages", "is required", id="no-stages"),
     pytest.param("stages: [a]\n", "roles", "is required", id="no-roles"),
@@ -240,3 +256,10 @@ def test_timestamp_and_encoding_settings_default_and_parse(tmp_path):
     assert parse_config(yaml.safe_load(config.to_yaml()), config.source) == config
     auto = load_config_file(write(tmp_path, "stages: [s]\nroles: {r: {pipeline: [s]}}\nencoding: auto\n"))
     assert auto.encoding is None
+
+
+def test_fairness_settings_default_and_parse(tmp_path):
+    assert default_config().fairness == Fairness(10, 0.02)
+    config = load_config_file(write(tmp_path, "stages: [s]\nroles: {r: {pipeline: [s]}}\nfairness: {min_group_size: 30}\n"))
+    assert config.fairness == Fairness(30, 0.02)
+    assert parse_config(yaml.safe_load(config.to_yaml()), config.source) == config

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
+import io
 import json
 import os
 from datetime import datetime, timedelta, timezone
@@ -14,7 +17,7 @@ import yaml
 from funnel.config import parse_config
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.ingest import FeedResult, ingest_feed
-from funnel.warehouse import connect, create_schema
+from funnel.warehouse import connect, create_schema, table_columns
 from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, iv, so, write_csv, write_jsonl
 
 ROLES = "ml_engineer, software_engineer, research_scientist, data_scientist"
@@ -653,6 +656,225 @@ def test_a_missing_feed_folder_reads_nothing(conn, config, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# Encodings and separators: Excel's CSVs
+
+
+def excel_csv(path, rows, columns=STAGE_COLUMNS, *, encoding="cp1252", delimiter=",", bom=False):
+    """A CSV the way Excel saves one: CRLF lines, a field quoted only when it must be, in `encoding`
+    (Windows-1252 for Excel on Windows). A None row is a blank line."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([] if row is None else ["" if row.get(c) is None else row.get(c) for c in columns])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + out.getvalue().encode(encoding))
+    return path
+
+
+def with_encoding(config, encoding):
+    """The configuration with `encoding:` set, as a funnel.yaml would set it."""
+    return parse_config({**yaml.safe_load(config.to_yaml()), "encoding": encoding}, "funnel.yaml")
+
+
+def encodings(conn) -> list[tuple]:
+    return conn.execute("SELECT path, status, encoding FROM landing_files ORDER BY path").fetchall()
+
+
+def test_a_windows_1252_csv_is_read_with_its_exact_characters(conn, config, tmp_path):
+    path = excel_csv(tmp_path / "excel.csv", [
+        so(event_id="E1", candidate_id="José", team="Zoë’s team – Œuvre", source="€ referral"),
+        so(event_id="E2", application_id="A2", candidate_id="Zoë", team="Søren"),
+    ])
+    assert b"Jos\xe9" in path.read_bytes() and b"\x92" in path.read_bytes()  # 'é' and '’' as Windows-1252 bytes
+    result = ingest(conn, tmp_path, config)
+    assert file_counts(result) == [("excel.csv", "ingested", 2, 2, 0, 0)]
+    assert result.files[0].encoding == "windows-1252"
+    assert [(r[0], r[2], r[7], r[8], r[12]) for r in stage_records(conn)] == [
+        ("E1", "José", "Zoë’s team – Œuvre", "€ referral", 2),
+        ("E2", "Zoë", "Søren", None, 3),
+    ]
+    assert encodings(conn) == [("excel.csv", "ingested", "windows-1252")]
+    # A copy under another name is not read again: the same bytes, the same encoding.
+    (tmp_path / "copy.csv").write_bytes(path.read_bytes())
+    assert file_counts(ingest(conn, tmp_path, config, batch="b2")) == [
+        ("copy.csv", "already_ingested", 0, 0, 0, 0), ("excel.csv", "unchanged", 0, 0, 0, 0)]
+    assert encodings(conn) == [("copy.csv", "already_ingested", "windows-1252"), ("excel.csv", "ingested", "windows-1252")]
+
+
+def test_a_quarantined_row_of_a_windows_1252_file_keeps_its_raw_values_decoded(conn, config, tmp_path):
+    excel_csv(tmp_path / "excel.csv", [so(event_id="E1"), so(event_id="E2", candidate_id="José", outcome="Réussi", team="Zoë")])
+    result = ingest(conn, tmp_path, config)
+    assert file_counts(result) == [("excel.csv", "ingested", 2, 1, 0, 1)]
+    (row,) = quarantined(conn)
+    assert row[1:6] == ("excel.csv", 3, "unknown_outcome",
+                        "outcome 'réussi' is not one of: in_progress, passed, failed, withdrew, skipped", "E2")
+    assert json.loads(row[6]) == {
+        "event_id": "E2", "application_id": "A1", "candidate_id": "José", "role": "ml_engineer", "stage": "onsite",
+        "outcome": "Réussi", "occurred_at": "2024-03-01T10:00:00Z", "team": "Zoë", "source": None, "level": None,
+        "requires_travel": None,
+    }
+
+
+def test_utf8_with_or_without_a_byte_order_mark_is_utf8_and_parquet_has_no_text_encoding(conn, config, tmp_path):
+    # application_id first: with the byte order mark glued to it, it would not be recognized.
+    columns = STAGE_COLUMNS[1:] + ["event_id"]
+    excel_csv(tmp_path / "bom.csv", [so(event_id="E1", candidate_id="José"), so(event_id="E2", stage="lunch")],
+              columns, encoding="utf-8", bom=True)
+    write_csv(tmp_path / "plain.csv", [so(event_id="E3", candidate_id="Zoë")], STAGE_COLUMNS)
+    (tmp_path / "lines.jsonl").write_bytes(codecs.BOM_UTF8 + json.dumps(so(event_id="E4", candidate_id="Øyvind"),
+                                                                         ensure_ascii=False).encode() + b"\n")
+    pl.DataFrame([so(event_id="E5", candidate_id="Zoë")]).write_parquet(tmp_path / "table.parquet")
+    result = ingest(conn, tmp_path, config)
+    assert file_counts(result) == [("bom.csv", "ingested", 2, 1, 0, 1), ("lines.jsonl", "ingested", 1, 1, 0, 0),
+                                   ("plain.csv", "ingested", 1, 1, 0, 0), ("table.parquet", "ingested", 1, 1, 0, 0)]
+    assert encodings(conn) == [("bom.csv", "ingested", "utf-8"), ("lines.jsonl", "ingested", "utf-8"),
+                               ("plain.csv", "ingested", "utf-8"), ("table.parquet", "ingested", None)]
+    assert [(r[0], r[2], r[11], r[12]) for r in stage_records(conn)] == [
+        ("E1", "José", "bom.csv", 2), ("E4", "Øyvind", "lines.jsonl", 1), ("E3", "Zoë", "plain.csv", 2),
+        ("E5", "Zoë", "table.parquet", 1)]
+    (row,) = quarantined(conn)
+    assert row[1:4] == ("bom.csv", 3, "unknown_stage") and list(json.loads(row[6])) == columns
+
+
+def test_encoding_in_funnel_yaml_forces_one(conn, config, tmp_path):
+    latin1 = with_encoding(config, "latin-1")
+    assert latin1.encoding == "iso8859-1"
+    # 0x80 is '€' in Windows-1252, which auto-detection would read; in Latin-1 it is the control character U+0080.
+    path = excel_csv(tmp_path / "latin1.csv", [so(event_id="E1", candidate_id="José", team="\x80")], encoding="latin-1")
+    assert b"Jos\xe9" in path.read_bytes()
+    ingest(conn, tmp_path, latin1)
+    assert [(r[0], r[2], r[7]) for r in stage_records(conn)] == [("E1", "José", "\x80")]
+    assert encodings(conn) == [("latin1.csv", "ingested", "iso8859-1")]
+
+
+def test_a_forced_encoding_the_file_is_not_in_rejects_it_naming_line_and_byte(conn, config, tmp_path):
+    path = excel_csv(tmp_path / "excel.csv", [so(event_id="E1"), so(event_id="E2", candidate_id="José")])
+    offset = path.read_bytes().index(b"\xe9")
+    result = ingest(conn, tmp_path, with_encoding(config, "utf-8"))
+    problem = f"not valid UTF-8, the encoding funnel.yaml sets: line 3, byte offset {offset}: byte 0xE9, invalid continuation byte"
+    assert [(f.path, f.status, f.problem) for f in result.files] == [("excel.csv", "rejected", problem)]
+    assert conn.execute("SELECT status, problem, encoding, rows_read FROM landing_files").fetchall() == [
+        ("rejected", problem, None, 0)]
+    assert stage_records(conn) == []
+
+
+def test_utf8_text_then_bytes_that_are_not_is_rejected_as_mixed_encodings(conn, config, tmp_path):
+    """Read as Windows-1252, the file's UTF-8 'ë' would turn into 'Ã«': rejected, never mangled."""
+    path = write_csv(tmp_path / "appended.csv", [so(event_id="E1", candidate_id="Zoë")], STAGE_COLUMNS)
+    before = path.read_bytes()
+    path.write_bytes(before + "E2,A2,José,ml_engineer,onsite,passed,2024-03-01,,,,\n".encode("cp1252"))  # appended in Excel
+    result = ingest(conn, tmp_path, config)
+    problem = (f"mixed encodings: UTF-8 text ('ë' on line 2), then bytes that are not UTF-8 (line 3, byte offset "
+               f"{len(before) + 9}: byte 0xE9, invalid continuation byte); save the file in one encoding (if it is all "
+               "Windows-1252, set encoding: windows-1252 in funnel.yaml)")
+    assert [(f.status, f.problem) for f in result.files] == [("rejected", problem)]
+    assert encodings(conn) == [("appended.csv", "rejected", None)]
+
+
+def test_a_rejected_file_records_the_encoding_it_was_read_with(conn, config, tmp_path):
+    excel_csv(tmp_path / "excel.csv", [{"application_id": "A1", "candidate_id": "José"}], ["application_id", "candidate_id"])
+    result = ingest(conn, tmp_path, config)
+    assert [(f.status, f.problem) for f in result.files] == [
+        ("rejected", "missing required column(s): role, stage, outcome, occurred_at")]
+    assert encodings(conn) == [("excel.csv", "rejected", "windows-1252")]
+
+
+def test_utf16_is_read_only_when_funnel_yaml_says_so(conn, config, tmp_path):
+    """Excel's "Unicode Text": UTF-16 with a byte order mark, tab-separated."""
+    excel_csv(tmp_path / "unicode.csv", [so(event_id="E1", candidate_id="Zoë")], encoding="utf-16", delimiter="\t")
+    result = ingest(conn, tmp_path, config)
+    assert [(f.status, f.problem) for f in result.files] == [
+        ("rejected", "UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8, or set encoding: utf-16"
+                     " in funnel.yaml")]
+    forced = connect(":memory:")
+    try:
+        create_schema(forced)
+        assert file_counts(ingest(forced, tmp_path, with_encoding(config, "utf-16"))) == [("unicode.csv", "ingested", 1, 1, 0, 0)]
+        assert [(r[0], r[2], r[12]) for r in stage_records(forced)] == [("E1", "Zoë", 2)]
+        assert encodings(forced) == [("unicode.csv", "ingested", "utf-16")]
+    finally:
+        forced.close()
+
+
+def test_json_lines_fall_back_to_windows_1252_too(conn, config, tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(json.dumps(so(event_id="J1", candidate_id="José"), ensure_ascii=False).encode("cp1252") + b"\n")
+    assert file_counts(ingest(conn, tmp_path, config)) == [("a.jsonl", "ingested", 1, 1, 0, 0)]
+    assert [(r[0], r[2]) for r in stage_records(conn)] == [("J1", "José")]
+    assert encodings(conn) == [("a.jsonl", "ingested", "windows-1252")]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"], ids=["semicolon", "tab"])
+def test_semicolon_and_tab_separated_csvs_are_read(conn, config, tmp_path, delimiter):
+    # European Excel separates with semicolons (the comma is their decimal mark). Fields with a quote are quoted.
+    excel_csv(tmp_path / "export.csv", [
+        so(event_id="E1", team='Search "Core", Ads', source='referral; "internal"', level="L5"),
+        None,  # a blank line: not a row, and the lines after it keep their numbers
+        so(event_id="E2", application_id="A2", candidate_id="José", outcome="réussi", team="a;b,c"),
+        so(event_id="E3", application_id="A3", candidate_id="Zoë", team="Paris, France", source="x;y"),
+    ], delimiter=delimiter)
+    result = ingest(conn, tmp_path, config)
+    assert file_counts(result) == [("export.csv", "ingested", 3, 2, 0, 1)]
+    assert [(r[0], r[1], r[2], r[7], r[8], r[9], r[12]) for r in stage_records(conn)] == [
+        ("E1", "A1", "C1", 'Search "Core", Ads', 'referral; "internal"', "L5", 2),
+        ("E3", "A3", "Zoë", "Paris, France", "x;y", None, 5),
+    ]
+    (row,) = quarantined(conn)
+    assert row[1:4] == ("export.csv", 4, "unknown_outcome")
+    assert json.loads(row[6])["candidate_id"] == "José" and json.loads(row[6])["team"] == "a;b,c"
+    assert encodings(conn) == [("export.csv", "ingested", "windows-1252")]
+
+
+def test_the_separator_is_the_one_the_header_holds_most_outside_quotes(conn, config, tmp_path):
+    header = "application_id;candidate_id;role;stage;outcome;occurred_at"
+    # As many commas as semicolons, but the commas are inside a quoted name: semicolon-separated.
+    (tmp_path / "a.csv").write_text(header + ';"notes, remarks, comments, misc, other, more"\n'
+                                    "A1;C1;ml_engineer;onsite;passed;2024-03-01;a, b\n", encoding="utf-8")
+    # No comma, semicolon or tab in the header: a one-column comma-separated file.
+    (tmp_path / "b.csv").write_text("application_id\nA1;C1\n", encoding="utf-8")
+    # One tab, two commas: comma-separated, the tab is part of a name.
+    (tmp_path / "c.csv").write_text(header.replace(";", ",") + ",notes\tx,y\n"
+                                    "A2,C2,ml_engineer,onsite,passed,2024-03-01,n,z\n", encoding="utf-8")
+    result = ingest(conn, tmp_path, config)
+    assert [(f.path, f.status, f.problem, f.rows_read) for f in result.files] == [
+        ("a.csv", "ingested", None, 1),
+        ("b.csv", "rejected", "missing required column(s): candidate_id, role, stage, outcome, occurred_at", 0),
+        ("c.csv", "ingested", None, 1),
+    ]
+    assert quarantined(conn) == []
+    assert conn.execute("SELECT source_file, application_id, candidate_id FROM stage_outcome_records ORDER BY 1").fetchall() == [
+        ("a.csv", "A1", "C1"), ("c.csv", "A2", "C2")]
+
+
+def test_a_working_database_of_an_earlier_version_gets_the_encoding_column(tmp_path, config):
+    path = tmp_path / "pipeline.duckdb"
+    old = connect(path)
+    # landing_files as versions before `encoding` created it, with a file already recorded.
+    old.execute(
+        "CREATE TABLE landing_files (feed VARCHAR NOT NULL, path VARCHAR NOT NULL, content_hash VARCHAR NOT NULL,"
+        " size_bytes BIGINT NOT NULL, modified_at TIMESTAMP, status VARCHAR NOT NULL, problem VARCHAR,"
+        " rows_read BIGINT NOT NULL DEFAULT 0, rows_accepted BIGINT NOT NULL DEFAULT 0,"
+        " rows_duplicate BIGINT NOT NULL DEFAULT 0, rows_quarantined BIGINT NOT NULL DEFAULT 0,"
+        " batch_id VARCHAR NOT NULL, processed_at TIMESTAMP NOT NULL, PRIMARY KEY (feed, path, content_hash))"
+    )
+    old.execute("INSERT INTO landing_files VALUES ('stage_outcomes', 'old.csv', 'h', 1, NULL, 'ingested', NULL,"
+                " 1, 1, 0, 0, 'b0', TIMESTAMP '2024-01-01')")
+    old.close()
+    conn = connect(path)
+    try:
+        create_schema(conn)
+        create_schema(conn)  # and again: nothing changes
+        columns = [name for name, _ in table_columns(conn, "landing_files")]
+        assert columns[-2:] == ["processed_at", "encoding"]
+        excel_csv(tmp_path / "landing" / "excel.csv", [so(event_id="E1", candidate_id="José")])
+        assert file_counts(ingest(conn, tmp_path / "landing", config)) == [("excel.csv", "ingested", 1, 1, 0, 0)]
+        assert conn.execute("SELECT path, rows_read, encoding FROM landing_files ORDER BY path").fetchall() == [
+            ("excel.csv", 1, "windows-1252"), ("old.csv", 1, None)]
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # File-level problems
 
 HEADER = ",".join(["application_id", "candidate_id", "role", "stage", "outcome", "occurred_at"]) + "\n"
@@ -670,8 +892,12 @@ FILE_PROBLEMS = [
     pytest.param("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
                  "binary content (NUL bytes), not a CSV text file", id="binary-csv"),
     pytest.param("image.jsonl", b"\x00\x01\x02", "binary content (NUL bytes), not a JSON Lines text file", id="binary-jsonl"),
-    pytest.param("latin1.csv", (HEADER + "A1,Ren\xe9,ml_engineer,onsite,passed,2024-03-01\n").encode("latin-1"),
-                 "cannot be read as CSV: ", id="not-utf8-csv"),
+    pytest.param("c1.csv", (HEADER + "A1,C\x81,ml_engineer,onsite,passed,2024-03-01\n").encode("latin-1"),
+                 f"neither UTF-8 (line 2, byte offset {len(HEADER) + 4}: byte 0x81, invalid start byte) nor Windows-1252"
+                 f" (line 2, byte offset {len(HEADER) + 4}: byte 0x81, undefined in windows-1252); if it is in another"
+                 " encoding, set encoding: in funnel.yaml", id="neither-utf8-nor-windows-1252-csv"),
+    pytest.param("unicode.csv", HEADER.encode("utf-16"), "UTF-16 text (it starts with a UTF-16 byte order mark): save it as"
+                 " UTF-8, or set encoding: utf-16 in funnel.yaml", id="utf16-csv"),
     pytest.param("text.parquet", HEADER.encode(), "not a Parquet file (no PAR1 magic bytes)", id="text-named-parquet"),
     pytest.param("cut.parquet", b"PAR1\x00\x00", "cannot be read as PARQUET: ", id="truncated-parquet"),
     pytest.param("broken.jsonl", b'{"application_id": "A1"}\n{"application_id": \n',

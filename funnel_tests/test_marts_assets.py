@@ -87,7 +87,8 @@ def test_published_marts_are_the_marts_layer():
     assert len(PUBLISHED_MARTS) == len(set(PUBLISHED_MARTS))
     for required in ("stage_pass_rates", "stage_pass_rates_monthly", "skipped_stages", "application_journeys",
                      "team_matching_dropoff", "team_matching_dropoff_monthly", "loop_skill_coverage",
-                     "loop_skill_coverage_summary", "interviewer_calibration", "travel_vetting", "quarantine_summary"):
+                     "loop_skill_coverage_summary", "interviewer_calibration", "travel_vetting", "source_effectiveness",
+                     "source_effectiveness_monthly", "quarantine_summary"):
         assert required in PUBLISHED_MARTS
 
 
@@ -107,7 +108,14 @@ CONTRACT = {
     "loop_skill_coverage_summary": "role loops fully_covered fully_covered_rate most_often_missing_skill",
     "interviewer_calibration": "interviewer_id interviews yes_share agreement_rate",
     "travel_vetting": "role requires_travel applications reached_onsite mean_stages_before_onsite onsite_pass_rate",
+    "source_effectiveness": "role source stage stage_order entered passed pass_rate applications reached_onsite"
+                            " onsite_pass_rate offers_extended offers_accepted offer_acceptance_rate hired hire_rate"
+                            " hire_rate_low hire_rate_high median_days_to_hire",
+    "source_effectiveness_monthly": "role source cohort_month stage entered passed applications reached_onsite"
+                                    " offers_extended hired hire_rate hire_rate_low hire_rate_high median_days_to_hire",
     "quarantine_summary": "feed reason rows",
+    "adverse_impact": "role step dimension group_name applicants selected selection_rate reference_group is_reference"
+                      " impact_ratio four_fifths_flag z p_value significant shortfall flip_flop suppressed below_min_share",
 }
 
 

@@ -17,6 +17,7 @@ from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.generate import generate
 from funnel.ingest import ingest_feed
 from funnel.warehouse import connect, create_schema, write_config_tables
+from funnel_tests.marts_fixtures import TEST_KEY_SECRET
 
 CONFIG = default_config()
 
@@ -27,7 +28,7 @@ def marts_from_landing(landing: Path) -> dict[str, list[tuple]]:
     write_config_tables(conn, CONFIG)
     for feed in (STAGE_OUTCOMES, INTERVIEWS):
         ingest_feed(conn, landing / feed.name, feed, CONFIG, "test")
-    build_all(conn, CONFIG)
+    build_all(conn, CONFIG, key_secret=TEST_KEY_SECRET)
     out = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in PUBLISHED_MARTS if t != "quarantine_summary"}
     conn.close()
     return out

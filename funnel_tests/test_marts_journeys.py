@@ -1,16 +1,20 @@
 """application_journeys and skipped_stages (fast-tracking) on hand-built fixtures."""
 
+import hashlib
 from datetime import date
 
 import pytest
 
 try:
-    from funnel_tests.marts_fixtures import STAGES, build, key, one, outcome, rows
+    from funnel_tests.marts_fixtures import (TEST_KEY_SECRET, STAGES, build, insert_outcomes, interview, key,
+                                             new_warehouse, one, outcome, rows)
 except ImportError:  # funnel_tests is not a package
-    from marts_fixtures import STAGES, build, key, one, outcome, rows
+    from marts_fixtures import (TEST_KEY_SECRET, STAGES, build, insert_outcomes, interview, key, new_warehouse, one,
+                                outcome, rows)
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.assets.marts import PUBLISHED_MARTS, build_all
 from funnel.config import Config, Role
+from funnel.keys import keyed_hash
 
 approx = pytest.approx
 
@@ -164,3 +168,32 @@ def test_journeys_are_pseudonymous_and_one_row_per_application():
         for row in conn.execute(f"SELECT * FROM {table}").fetchall():
             text = repr(row)
             assert "cand-1" not in text and "app-jan" not in text and "app-mar" not in text, table
+
+
+
+def test_application_keys_are_hmacs_under_the_secret_never_plain_hashes_of_the_ids():
+    ids = [str(n) for n in range(1, 41)] + ["Ö-17", "申请-9", "a" * 200]  # sequential, as ATS ids often are
+    conn = build(
+        [outcome(f"r{i}", a, "swe", "onsite", "passed", "2024-03-01 09:00") for i, a in enumerate(ids)],
+        [interview(f"i{i}", a, "alice", "coding", "yes") for i, a in enumerate(ids)],
+    )
+    journeys = [r["application_key"] for r in rows(conn, "application_journeys")]
+    loops = [r["application_key"] for r in rows(conn, "loop_skill_coverage")]
+    assert sorted(journeys) == sorted(loops) == sorted(keyed_hash(TEST_KEY_SECRET, a) for a in ids)
+    guessable = {h(a.encode()).hexdigest() for a in ids for h in (hashlib.sha256, hashlib.md5, hashlib.sha1)} | set(ids)
+    assert not guessable & set(journeys)
+
+
+def test_a_new_secret_changes_every_key_and_nothing_else():
+    records = fast_track_records()
+    before = build(records)
+    after = new_warehouse()
+    insert_outcomes(after, records)
+    build_all(after, key_secret=b"the replacement secret, after copies were handed out")
+    old, new = rows(before, "application_journeys"), rows(after, "application_journeys")
+    assert not {r["application_key"] for r in old} & {r["application_key"] for r in new}
+
+    def without_keys(table_rows):
+        return sorted((tuple((k, v) for k, v in r.items() if k != "application_key") for r in table_rows), key=repr)
+
+    assert without_keys(old) == without_keys(new)

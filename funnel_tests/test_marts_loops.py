@@ -2,10 +2,17 @@
 
 import pytest
 
+import dataclasses
+
+from funnel.assets.marts import build_all
+from funnel.quality import sql_checks
+from funnel.quality.expectations import validate_mart
+from funnel.warehouse import write_config_tables
+
 try:
-    from funnel_tests.marts_fixtures import build, interview, key, one, outcome, rows
+    from funnel_tests.marts_fixtures import build, interview, key, one, outcome, rows, small_config
 except ImportError:  # funnel_tests is not a package
-    from marts_fixtures import build, interview, key, one, outcome, rows
+    from marts_fixtures import build, interview, key, one, outcome, rows, small_config
 
 approx = pytest.approx
 
@@ -123,6 +130,32 @@ def test_interviewer_calibration():
     assert (erin["no_decision"], erin["yes_share"], erin["compared"]) == (1, 0.0, 0)
     frank = one(conn, "interviewer_calibration", interviewer_id="frank")
     assert (frank["interviews"], frank["compared"], frank["agreement_rate_low"]) == (1, 0, None)
+
+
+def test_pseudonymize_interviewers_publishes_keyed_interviewer_ids_with_the_same_numbers():
+    outcomes, interviews = loop_records()
+    conn = build(outcomes, interviews)
+    plain = {r["interviewer_id"]: r for r in rows(conn, "interviewer_calibration")}
+    assert sql_checks.reconcile(conn, "interviewer_calibration").passed
+
+    # the setting changes the config tables; the next build publishes keyed ids
+    write_config_tables(conn, dataclasses.replace(small_config(), pseudonymize_interviewers=True))
+    build_all(conn, only=["interviewer_calibration"])
+    keyed = rows(conn, "interviewer_calibration")
+    assert [r["interviewer_id"] for r in keyed] == sorted(key(name) for name in plain)  # ordered by the key
+    for name, row in plain.items():
+        assert one(conn, "interviewer_calibration", interviewer_id=key(name)) == {**row, "interviewer_id": key(name)}
+    assert not set(plain) & {r["interviewer_id"] for r in keyed}
+    # the checks on the mart hold under the setting
+    assert sql_checks.reconcile(conn, "interviewer_calibration").passed
+    assert validate_mart(conn, "interviewer_calibration", engine="duckdb").success
+    # the loops keep counting distinct interviewers, and never publish their ids
+    assert one(conn, "loop_skill_coverage", application_key=key("L1"))["interviewers"] == 3
+
+    # and switching it off again takes effect on the next build too
+    write_config_tables(conn, small_config())
+    build_all(conn, only=["interviewer_calibration"])
+    assert {r["interviewer_id"] for r in rows(conn, "interviewer_calibration")} == set(plain)
 
 
 def test_travel_vetting():

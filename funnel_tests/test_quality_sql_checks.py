@@ -34,12 +34,13 @@ def all_checks(conn) -> list[sql_checks.SqlCheckResult]:
     ]
     results += [sql_checks.mart_rows_in_config(conn, mart) for mart in sql_checks.MART_CONFIG_COLUMNS]
     results += [sql_checks.reconcile(conn, mart) for mart in dict.fromkeys(r.mart for r in sql_checks.RECONCILIATIONS)]
+    results.append(sql_checks.no_person_level_demographics(conn, PUBLISHED_MARTS))
     return results
 
 
 def test_every_check_passes_on_good_data(conn):
     results = all_checks(conn)
-    assert len(results) == 4 + 9 + 11
+    assert len(results) == 4 + len(sql_checks.MART_CONFIG_COLUMNS) + len(set(PUBLISHED_MARTS)) + 1
     for result in results:
         assert result.passed, (result.name, result.summary, result.examples[:3])
         assert result.failing_count == 0 and result.examples == []
@@ -139,7 +140,9 @@ def test_counts_that_do_not_reconcile_are_found_with_expected_and_actual(conn):
 
 def quarantine_batch(conn, batch: str, read: int, quarantined: int, hour: int) -> None:
     conn.execute(
-        "INSERT INTO landing_files VALUES ('stage_outcomes', ?, 'h-' || ?, 1, NULL, 'ingested', NULL, ?, ?, 0, ?, ?,"
+        "INSERT INTO landing_files (feed, path, content_hash, size_bytes, modified_at, status, problem, rows_read,"
+        " rows_accepted, rows_duplicate, rows_quarantined, batch_id, processed_at)"
+        " VALUES ('stage_outcomes', ?, 'h-' || ?, 1, NULL, 'ingested', NULL, ?, ?, 0, ?, ?,"
         " TIMESTAMP '2100-01-01' + to_hours(?))",  # newer than the fixture's own batch
         [f"{batch}.csv", batch, read, read - quarantined, quarantined, batch, hour],
     )
@@ -182,3 +185,22 @@ def test_quarantine_threshold_comes_from_the_configuration(conn):
     conn.execute("UPDATE config_settings SET quarantine_threshold = 0.05")
     result = sql_checks.quarantine_share(conn, "stage_outcomes")
     assert result.severity == "ERROR" and result.metrics["threshold"] == 0.05
+
+
+def test_no_person_level_demographics_finds_columns_and_values_at_person_grain(conn):
+    assert sql_checks.no_person_level_demographics(conn, PUBLISHED_MARTS).passed
+    conn.execute("CREATE TABLE leaky_journeys AS SELECT application_key, role, 'female' AS gender_guess,"
+                 " 'asian' AS sex FROM application_journeys LIMIT 3")
+    conn.execute("CREATE TABLE role_mix AS SELECT 'swe' AS role, 'female_x_asian' AS group_label")  # no person key
+    result = sql_checks.no_person_level_demographics(conn, [*PUBLISHED_MARTS, "leaky_journeys", "role_mix"])
+    assert not result.passed and result.failing_count == 3
+    assert [(e["table_name"], e["column_name"], e["problem"], e["example"]) for e in result.examples] == [
+        ("leaky_journeys", "sex", "a demographic column", None),
+        ("leaky_journeys", "gender_guess", "a demographic value at application_key grain", "female"),
+        ("leaky_journeys", "sex", "a demographic value at application_key grain", "asian"),
+    ]
+    # adverse_impact's dimension columns are aggregates; the same column beside a person key is not
+    conn.execute("CREATE TABLE adverse_leak AS SELECT application_key, 'sex' AS dimension, 'female' AS group_name"
+                 " FROM application_journeys LIMIT 1")
+    leak = sql_checks.no_person_level_demographics(conn, ["adverse_leak"])
+    assert [(e["column_name"], e["example"]) for e in leak.examples] == [("group_name", "female")]

@@ -93,6 +93,21 @@ def test_validate_a_clean_folder_reports_no_problems(config, tmp_path):
     assert problems.summary() == "checked 2 file(s), 4 rows: no problems"
 
 
+def test_validate_accepts_a_european_excel_csv_and_notes_its_encoding(config, tmp_path):
+    """Semicolon-separated, Windows-1252 ('é' is the byte 0xE9), CRLF: what Excel saves in much of Europe."""
+    path = tmp_path / "stage_outcomes" / "excel.csv"
+    path.parent.mkdir()
+    path.write_bytes(
+        "event_id;application_id;candidate_id;role;stage;outcome;occurred_at;team\r\n"
+        "E1;A1;José;ml_engineer;onsite;passed;2024-03-01T10:00:00Z;\"Zoë; Search, Ads\"\r\n"
+        "E2;A2;Zoë;ml_engineer;offer;withdrew;2024-03-02;Søren’s team\r\n".encode("cp1252")
+    )
+    problems = validate_path(path, config)
+    assert problems.items == [] and problems.warnings == []
+    assert problems.lines() == [f"note: {path}: read as windows-1252, not UTF-8"]
+    assert problems.summary() == "checked 1 file(s), 2 rows: no problems"
+
+
 def test_a_file_outside_a_feed_folder_needs_feed(config, tmp_path):
     path = write_csv(tmp_path / "export.csv", [iv(recommendation="nah")], INTERVIEW_COLUMNS)
     with pytest.raises(FunnelError) as caught:

@@ -17,6 +17,7 @@ On every published mart:
     roles_and_stages_in_config  role / stage columns exist in the configuration (marts that have them)
     reconciles_with_records     counts that must agree between records and marts, by definition
     single_terminal_outcome     (stage_pass_rates) no application counted at two terminal outcomes
+    no_person_level_demographics (adverse_impact) no published table holds demographics about a person
 
 Each result carries counts, the first example failing rows as a markdown table, and the path (and
 file:// URL) of an HTML page under FUNNEL_HOME/quality/<run_id>/ with the full results.
@@ -192,6 +193,14 @@ def _mart_checks(mart: str) -> list[dg.AssetChecksDefinition]:
             "Counts that must agree by the metric definitions: " + "; ".join(r.description for r in reconciliations),
             lambda conn, run_id, mart=mart: sql_checks.reconcile(conn, mart),
             reads=tuple(dict.fromkeys(t for r in reconciliations for t in r.reads)),
+        ))
+    if mart == "adverse_impact":
+        checks.append(_sql_check(
+            mart, "no_person_level_demographics",
+            "No table about to be published holds a demographic column or value at application or candidate "
+            "grain: demographics reach the analysts' database only as adverse_impact's suppressed aggregates.",
+            lambda conn, run_id: sql_checks.no_person_level_demographics(conn, PUBLISHED_MARTS),
+            reads=PUBLISHED_MARTS,
         ))
     if mart == "stage_pass_rates":
         checks.append(_sql_check(

@@ -51,6 +51,7 @@ def funnel_config(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse)
             "roles": ", ".join(config.roles),
             "stages": ", ".join(config.stages),
             "team_matching_stall_days": config.team_matching_stall_days,
+            "pseudonymize_interviewers": config.pseudonymize_interviewers,
         }
     )
 

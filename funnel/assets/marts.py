@@ -6,8 +6,9 @@ A leading block of `--` comments is the table's description; a `-- depends_on: a
 it names the tables the SELECT reads. Column descriptions live in funnel/sql/<layer>/schema.yml
 and are applied as DuckDB comments and as Dagster column schema metadata.
 
-`build_all(conn, config)` runs every model in dependency order without Dagster (tests,
-benchmarks); `mart_assets` are the same models as Dagster assets.
+`build_all(conn, config, key_secret=...)` runs every model in dependency order without Dagster
+(tests, benchmarks); `mart_assets` are the same models as Dagster assets (their connection
+carries the installation's key, see funnel.keys).
 """
 
 import re
@@ -25,6 +26,7 @@ import yaml
 from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
 from funnel.config import Config
+from funnel.keys import install_key
 from funnel.metrics import create_sql_macros
 from funnel.resources import FunnelWarehouse
 from funnel.warehouse import create_schema, table_columns, write_config_tables
@@ -40,6 +42,7 @@ PUBLISHED_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours
 SOURCE_ASSETS: dict[str, tuple[str, ...]] = {
     "stage_outcome_records": ("stage_outcome_records",),
     "interview_records": ("interview_records",),
+    "demographic_records": ("demographic_records",),
     # The ingestion assets record refused rows and landing files as they go.
     "quarantined_rows": ("stage_outcome_records", "interview_records"),
     "landing_files": ("interview_records",),
@@ -62,6 +65,9 @@ PUBLISHED_MARTS: tuple[str, ...] = (
     "loop_skill_coverage_summary",
     "interviewer_calibration",
     "travel_vetting",
+    "source_effectiveness",
+    "source_effectiveness_monthly",
+    "adverse_impact",
     "quarantine_summary",
 )
 
@@ -189,14 +195,19 @@ def build_all(
     *,
     only: Iterable[str] | None = None,
     comments: bool = True,
+    key_secret: bytes | None = None,
 ) -> dict[str, int]:
     """Build every model (or those named in `only`, in dependency order) on `conn`.
 
     With a config, its config_* tables are (re)written first. `comments=False` skips the
-    COMMENT ON statements (quicker; for tests that only look at values). Returns row counts.
+    COMMENT ON statements (quicker; for tests that only look at values). `key_secret`: the secret
+    the published keys are keyed with (funnel.keys), unless the connection already has one
+    loaded; the pseudonymous marts fail without it. Returns row counts.
     """
     conn.execute("SET TimeZone = 'UTC'")
     create_schema(conn)
+    if key_secret is not None:
+        install_key(conn, key_secret)
     if config is not None:
         write_config_tables(conn, config)
     create_sql_macros(conn)

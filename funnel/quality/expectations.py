@@ -124,6 +124,43 @@ _TEAM_MATCHING_SPEC = dict(
     },
 )
 
+_SOURCE_SPEC = dict(
+    types={"role": "str", "source": "str", "stage": "str", "stage_order": "int", "pipeline_order": "int",
+           "in_pipeline": "bool", "hire_stage": "str", "median_days_to_hire": "float"},
+    not_null=("stage_order", "in_pipeline", "hire_stage"),
+    counts=("entered", "passed", "failed", "withdrew", "in_progress", "skipped", "skipped_explicit",
+            "skipped_implied", "decided", "applications", "reached_onsite", "onsite_passed", "onsite_failed",
+            "offers_extended", "offers_accepted", "offers_declined", "offers_rescinded", "offers_pending", "hired"),
+    minimum={"applications": 1},
+    rates=("pass_rate", "pass_rate_low", "pass_rate_high", "pass_through_rate", "skip_rate",
+           "onsite_pass_rate", "onsite_pass_rate_low", "onsite_pass_rate_high",
+           "offer_acceptance_rate", "offer_acceptance_rate_low", "offer_acceptance_rate_high",
+           "hire_rate", "hire_rate_low", "hire_rate_high"),
+    nonnegative=("median_days_to_hire",),
+    ordered=(("pass_rate_low", "pass_rate", "pass_rate_high"),
+             ("onsite_pass_rate_low", "onsite_pass_rate", "onsite_pass_rate_high"),
+             ("offer_acceptance_rate_low", "offer_acceptance_rate", "offer_acceptance_rate_high"),
+             ("hire_rate_low", "hire_rate", "hire_rate_high")),
+    accepted={"role": "roles", "stage": "stages", "hire_stage": "stages"},
+    invariants={
+        "entered = passed + failed + withdrew + in_progress": "entered = passed + failed + withdrew + in_progress",
+        "decided = passed + failed": "decided = passed + failed",
+        "skipped = skipped_explicit + skipped_implied": "skipped = skipped_explicit + skipped_implied",
+        "in_pipeline exactly when pipeline_order is set": "in_pipeline = (pipeline_order IS NOT NULL)",
+        "entered + skipped <= applications": "entered + skipped <= applications",
+        "onsite_passed + onsite_failed <= reached_onsite <= applications":
+            "onsite_passed + onsite_failed <= reached_onsite AND reached_onsite <= applications",
+        "offers_extended = offers_accepted + offers_declined + offers_rescinded + offers_pending <= applications":
+            "offers_extended = offers_accepted + offers_declined + offers_rescinded + offers_pending"
+            " AND offers_extended <= applications",
+        "hired <= applications": "hired <= applications",
+        # a hire is the latest record overall, passed at hire_stage: at offer, that is an accepted offer
+        "hired <= offers_accepted when hire_stage is offer": "hire_stage <> 'offer' OR hired <= offers_accepted",
+        "hire_rate = hired / applications": "abs(hire_rate - hired / applications) < 1e-9",
+        "median_days_to_hire set exactly when someone was hired": "(median_days_to_hire IS NULL) = (hired = 0)",
+    },
+)
+
 MART_SPECS: dict[str, TableSpec] = {
     "stage_pass_rates": TableSpec(key=("role", "stage"), **_STAGE_RATE_SPEC),
     "stage_pass_rates_monthly": TableSpec(
@@ -172,7 +209,7 @@ MART_SPECS: dict[str, TableSpec] = {
         invariants={
             "stages_entered_count = len(stages_entered)": "stages_entered_count = len(stages_entered)",
             "has_off_pipeline = (len(off_pipeline_stages) > 0)": "has_off_pipeline = (len(off_pipeline_stages) > 0)",
-            "application_key is a sha256 (64 hex digits)": "regexp_full_match(application_key, '[0-9a-f]{64}')",
+            "application_key is an HMAC-SHA256 (64 hex digits)": "regexp_full_match(application_key, '[0-9a-f]{64}')",
             "furthest_stage set exactly when a stage was entered":
                 "(furthest_stage IS NULL) = (stages_entered_count = 0)",
         },
@@ -241,6 +278,39 @@ MART_SPECS: dict[str, TableSpec] = {
         invariants={
             "onsite_passed + onsite_failed <= reached_onsite <= applications":
                 "onsite_passed + onsite_failed <= reached_onsite AND reached_onsite <= applications",
+        },
+    ),
+    "source_effectiveness": TableSpec(key=("role", "source", "stage"), **_SOURCE_SPEC),
+    "source_effectiveness_monthly": TableSpec(
+        key=("role", "source", "cohort_month", "stage"),
+        **{**_SOURCE_SPEC, "types": {**_SOURCE_SPEC["types"], "cohort_month": "date"}},
+    ),
+    "adverse_impact": TableSpec(
+        key=("role", "step", "dimension", "group_name"),
+        types={"role": "str", "step": "str", "step_order": "int", "dimension": "str", "group_name": "str",
+               "reference_group": "str", "is_reference": "bool", "four_fifths_flag": "bool", "significant": "bool",
+               "flip_flop": "bool", "suppressed": "bool", "below_min_share": "bool", "impact_ratio": "float",
+               "z": "float", "p_value": "float", "shortfall": "float"},
+        not_null=("step_order", "is_reference", "suppressed"),
+        minimum={"step_order": 0},
+        rates=("selection_rate", "p_value"),
+        nonnegative=("applicants", "selected", "impact_ratio"),
+        accepted={"role": "roles", "dimension": ("sex", "race_ethnicity", "sex_x_race_ethnicity")},
+        invariants={
+            "step is overall or a stage": "step = 'overall' OR step IN (SELECT stage FROM config_stages)",
+            "selected <= applicants": "selected <= applicants",
+            "selection_rate = selected / applicants": "abs(selection_rate - selected / applicants) < 1e-9",
+            "suppressed rows have no counts, rate or statistics":
+                "NOT suppressed OR (applicants IS NULL AND selected IS NULL AND selection_rate IS NULL"
+                " AND impact_ratio IS NULL AND z IS NULL AND p_value IS NULL AND shortfall IS NULL AND NOT is_reference)",
+            "no group under min_group_size is shown":
+                "suppressed OR applicants >= (SELECT fairness_min_group_size FROM config_settings)",
+            "the reference has impact_ratio 1 and is no flag": "NOT is_reference OR (impact_ratio = 1 AND NOT four_fifths_flag)",
+            "is_reference exactly on the reference group's row": "is_reference = coalesce(group_name = reference_group, false)",
+            "unknown and small-share groups are not compared":
+                "(group_name <> 'unknown' AND below_min_share IS NOT TRUE) OR (impact_ratio IS NULL AND p_value IS NULL)",
+            "four_fifths_flag = impact_ratio < 4/5": "abs(impact_ratio - 0.8) < 1e-9 OR four_fifths_flag = (impact_ratio < 0.8)",
+            "significant = p_value < 0.05": "p_value IS NULL OR significant = (p_value < 0.05)",
         },
     ),
     "quarantine_summary": TableSpec(

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import duckdb
 
+from funnel.contract import DEMOGRAPHIC_CATEGORIES
 from funnel.ingest import RECORD_TABLES
 from funnel.quality.report import plain
 
@@ -162,6 +163,8 @@ MART_CONFIG_COLUMNS: dict[str, ConfigColumns] = {
     "loop_skill_coverage": ConfigColumns(role_nullable=True),
     "loop_skill_coverage_summary": ConfigColumns(role_nullable=True),
     "travel_vetting": ConfigColumns(),
+    "source_effectiveness": ConfigColumns(stages=("stage",), pipeline="flag"),
+    "source_effectiveness_monthly": ConfigColumns(stages=("stage",), pipeline="flag"),
 }
 
 
@@ -222,6 +225,47 @@ def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
         " AND database_name = current_database() ORDER BY column_index", [table]).fetchall()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Privacy
+
+# Columns that identify an application or a candidate: a table holding one is at person grain.
+PERSON_KEYS = ("application_key", "application_id", "candidate_id", "candidate_key")
+
+
+def no_person_level_demographics(conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> SqlCheckResult:
+    """No table about to be published carries demographics about a person: no column named after a
+    demographic field (except in the aggregate adverse_impact, which has no person key), and no
+    text column of a person-grain table holding a sex or race/ethnicity category or intersection."""
+    fields = (*DEMOGRAPHIC_CATEGORIES, "sex_x_race_ethnicity")
+    values = [*DEMOGRAPHIC_CATEGORIES["sex"], *DEMOGRAPHIC_CATEGORIES["race_ethnicity"]]
+    values += [f"{s}_x_{r}" for s in DEMOGRAPHIC_CATEGORIES["sex"] for r in DEMOGRAPHIC_CATEGORIES["race_ethnicity"]]
+    parts: list[str] = []
+    for table in tables:
+        columns = dict(conn.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = current_schema()"
+            " AND database_name = current_database()", [table]).fetchall())
+        person_keys = [c for c in columns if c in PERSON_KEYS]
+        for column in columns:
+            if column in fields and (table != "adverse_impact" or person_keys):
+                parts.append(f"SELECT '{table}' AS table_name, '{column}' AS column_name, "
+                             "'a demographic column' AS problem, NULL AS example")
+        if not person_keys:
+            continue
+        for column, dtype in columns.items():
+            if dtype == "VARCHAR" and column not in PERSON_KEYS:
+                parts.append(
+                    f"SELECT '{table}' AS table_name, '{column}' AS column_name, "
+                    f"'a demographic value at {person_keys[0]} grain' AS problem, any_value({_ident(column)}) AS example "
+                    f"FROM {_ident(table)} WHERE {_ident(column)} IN ({_sql_list(values)}) HAVING count(*) > 0"
+                )
+    sql = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY table_name, problem, column_name" if parts
+           else "SELECT NULL AS table_name WHERE false")
+    return _result(conn, "no_person_level_demographics",
+                   "no published table holds a demographic column or value at application or candidate grain "
+                   "(demographics reach analysts only as adverse_impact's suppressed aggregates)", sql,
+                   metrics={"tables": len(tables)})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +349,18 @@ _STAGE_MEASURES = ("entered", "passed", "failed", "withdrew", "in_progress", "sk
                    "skipped_implied", "timed_decisions")
 _TM_MEASURES = ("applications", "cleared", "matched", "unmatched", "withdrew", "in_matching", "stalled",
                 "awaiting", "skipped", "offer_extended", "offer_accepted", "timed_matches")
+_SOURCE_STAGE_MEASURES = ("entered", "passed", "failed", "withdrew", "in_progress", "skipped", "skipped_explicit",
+                          "skipped_implied")
+# figures of a (role, source), repeated on each of its stage rows: read once per (role, source[, cohort_month])
+_SOURCE_MEASURES = ("applications", "reached_onsite", "onsite_passed", "onsite_failed", "offers_extended",
+                    "offers_accepted", "offers_declined", "offers_rescinded", "offers_pending", "hired")
+
+
+def _per_source(table: str, key: Sequence[str]) -> str:
+    """The application-level figures of a source_effectiveness table, one row per distinct value of
+    `key` + the measures (a group whose rows disagree shows twice, and does not add up)."""
+    cols = ", ".join(_ident(c) for c in (*key, *_SOURCE_MEASURES))
+    return f"(SELECT DISTINCT {cols} FROM {_ident(table)})"
 
 RECONCILIATIONS: tuple[Reconciliation, ...] = (
     Reconciliation(
@@ -376,6 +432,47 @@ RECONCILIATIONS: tuple[Reconciliation, ...] = (
         reads=("application_journeys",),
     ),
     Reconciliation(
+        "applications_and_hires", "source_effectiveness",
+        "per role, the sources' applications and hires add up to the role's application_journeys rows and hires "
+        "(each source's figures are the same on all its rows)",
+        ("role", "measure"),
+        "SELECT role, measure, value FROM (SELECT role, count(*) AS applications, "
+        "count(*) FILTER (WHERE final_status = 'hired') AS hired FROM application_journeys GROUP BY role) "
+        "UNPIVOT (value FOR measure IN (applications, hired))",
+        "SELECT role, measure, sum(value)::BIGINT AS value FROM ("
+        "SELECT role, source, applications, hired FROM " + _per_source("source_effectiveness", ("role", "source"))
+        + ") UNPIVOT (value FOR measure IN (applications, hired)) GROUP BY ALL",
+        reads=("application_journeys",),
+    ),
+    Reconciliation(
+        "sources_add_up", "source_effectiveness",
+        "per role and stage, the sources' counts add up to stage_pass_rates",
+        ("role", "stage", "measure"),
+        _unpivot("stage_pass_rates", ("role", "stage"), _SOURCE_STAGE_MEASURES),
+        _unpivot("source_effectiveness", ("role", "stage"), _SOURCE_STAGE_MEASURES, sum_over=True),
+        reads=("stage_pass_rates",),
+    ),
+    Reconciliation(
+        "months_add_up", "source_effectiveness_monthly",
+        "per role, source and stage, the cohort months add up to the all-time source_effectiveness counts",
+        ("role", "source", "stage", "measure"),
+        _unpivot("source_effectiveness", ("role", "source", "stage"), _SOURCE_STAGE_MEASURES),
+        _unpivot("source_effectiveness_monthly", ("role", "source", "stage"), _SOURCE_STAGE_MEASURES, sum_over=True),
+        reads=("source_effectiveness",),
+    ),
+    Reconciliation(
+        "application_months_add_up", "source_effectiveness_monthly",
+        "per role and source, the cohort months' applications, onsite, offer and hire counts add up to the "
+        "all-time source_effectiveness figures",
+        ("role", "source", "measure"),
+        f"SELECT role, source, measure, value FROM {_per_source('source_effectiveness', ('role', 'source'))} "
+        f"UNPIVOT (value FOR measure IN ({', '.join(_SOURCE_MEASURES)}))",
+        f"SELECT role, source, measure, sum(value)::BIGINT AS value FROM "
+        f"{_per_source('source_effectiveness_monthly', ('role', 'source', 'cohort_month'))} "
+        f"UNPIVOT (value FOR measure IN ({', '.join(_SOURCE_MEASURES)})) GROUP BY ALL",
+        reads=("source_effectiveness",),
+    ),
+    Reconciliation(
         "loops", "loop_skill_coverage",
         "one loop per application with an onsite interview in interview_records",
         (), "SELECT count(DISTINCT application_id) AS value FROM interview_records WHERE stage = 'onsite'",
@@ -401,9 +498,11 @@ RECONCILIATIONS: tuple[Reconciliation, ...] = (
         "interviews", "interviewer_calibration",
         "per interviewer, interviews = the interviewer's rows in interview_records",
         ("interviewer_id",),
-        "SELECT interviewer_id, count(*) AS value FROM interview_records GROUP BY interviewer_id",
+        # the interviewer as published: keyed under pseudonymize_interviewers (funnel.keys)
+        "SELECT published_interviewer_id(r.interviewer_id, s.pseudonymize_interviewers) AS interviewer_id,"
+        " count(*) AS value FROM interview_records AS r CROSS JOIN config_settings AS s GROUP BY ALL",
         "SELECT interviewer_id, interviews AS value FROM interviewer_calibration",
-        reads=("interview_records",),
+        reads=("interview_records", "config_settings"),
     ),
     Reconciliation(
         "rows", "quarantine_summary",
@@ -412,6 +511,42 @@ RECONCILIATIONS: tuple[Reconciliation, ...] = (
         "SELECT feed, reason, count(*) AS value FROM quarantined_rows GROUP BY ALL",
         'SELECT feed, reason, "rows" AS value FROM quarantine_summary',
         reads=("quarantined_rows",),
+    ),
+    Reconciliation(
+        "stage_applicants", "adverse_impact",
+        "per role, pipeline stage and dimension without a suppressed group, the groups' applicants and selected "
+        "add up to stage_pass_rates' passed + failed and passed",
+        ("role", "step", "dimension", "measure"),
+        "SELECT s.role, s.stage AS step, d.dimension, m.measure,"
+        " CASE m.measure WHEN 'applicants' THEN s.passed + s.failed ELSE s.passed END AS value"
+        " FROM stage_pass_rates AS s"
+        " CROSS JOIN (VALUES ('sex'), ('race_ethnicity'), ('sex_x_race_ethnicity')) AS d(dimension)"
+        " CROSS JOIN (VALUES ('applicants'), ('selected')) AS m(measure)"
+        " WHERE s.in_pipeline AND (s.role, s.stage, d.dimension) NOT IN"
+        " (SELECT role, step, dimension FROM adverse_impact WHERE suppressed)",
+        "SELECT role, step, dimension, measure, sum(value)::BIGINT AS value FROM ("
+        + _unpivot("adverse_impact", ("role", "step", "dimension"), ("applicants", "selected"))
+        + ") WHERE step <> 'overall' AND (role, step, dimension) NOT IN"
+        " (SELECT role, step, dimension FROM adverse_impact WHERE suppressed) GROUP BY ALL",
+        reads=("stage_pass_rates",),
+    ),
+    Reconciliation(
+        "overall_applicants", "adverse_impact",
+        "per role and dimension without a suppressed group, the overall applicants and selected add up to the "
+        "role's journeys hired or rejected, and hired",
+        ("role", "dimension", "measure"),
+        "SELECT j.role, d.dimension, m.measure,"
+        " count(*) FILTER (WHERE m.measure = 'applicants' OR j.final_status = 'hired') AS value"
+        " FROM application_journeys AS j"
+        " CROSS JOIN (VALUES ('sex'), ('race_ethnicity'), ('sex_x_race_ethnicity')) AS d(dimension)"
+        " CROSS JOIN (VALUES ('applicants'), ('selected')) AS m(measure)"
+        " WHERE j.final_status IN ('hired', 'rejected') AND (j.role, d.dimension) NOT IN"
+        " (SELECT role, dimension FROM adverse_impact WHERE step = 'overall' AND suppressed) GROUP BY ALL",
+        "SELECT role, dimension, measure, sum(value)::BIGINT AS value FROM ("
+        + _unpivot("adverse_impact", ("role", "step", "dimension"), ("applicants", "selected"))
+        + ") WHERE step = 'overall' AND (role, dimension) NOT IN"
+        " (SELECT role, dimension FROM adverse_impact WHERE step = 'overall' AND suppressed) GROUP BY ALL",
+        reads=("application_journeys",),
     ),
 )
 

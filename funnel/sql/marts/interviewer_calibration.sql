@@ -2,7 +2,9 @@
 -- the stage's final decision (the latest record of the application at the interview's stage,
 -- when it is passed or failed): a positive recommendation agrees with passed, a negative one
 -- (no, strong_no) with failed. no_decision and undecided stages are not compared.
--- depends_on: stg_interviews, int_latest_stage_records
+-- interviewer_id is published as it is, or, with pseudonymize_interviewers: true in funnel.yaml,
+-- as the HMAC-SHA256 (hex) of the interviewer_id under the installation's secret.
+-- depends_on: stg_interviews, int_latest_stage_records, config_settings
 WITH iv AS (
     SELECT
         i.*,
@@ -29,7 +31,7 @@ agg AS (
     GROUP BY interviewer_id
 )
 SELECT
-    interviewer_id,
+    published_interviewer_id(agg.interviewer_id, s.pseudonymize_interviewers) AS interviewer_id,
     interviews,
     applications,
     strong_yes,
@@ -44,4 +46,5 @@ SELECT
     wilson_low(agreed, compared) AS agreement_rate_low,
     wilson_high(agreed, compared) AS agreement_rate_high
 FROM agg
-ORDER BY interviewer_id
+CROSS JOIN config_settings AS s
+ORDER BY 1

@@ -1,5 +1,6 @@
 -- One row per onsite loop (application with at least one interview at onsite), pseudonymous
--- (application_key = sha256 of application_id): interviews, distinct interviewers, the skills
+-- (application_key = HMAC-SHA256 of application_id under the installation's secret, the same key
+-- as in application_journeys): interviews, distinct interviewers, the skills
 -- covered, the role's onsite_skills missing, the skills evaluated by more than one
 -- interviewer, and whether every required skill was covered. Interviews of an application
 -- with no stage-outcome record have role NULL and NULL coverage.
@@ -62,7 +63,7 @@ joined AS (
     LEFT JOIN int_latest_stage_records AS o ON o.application_id = l.application_id AND o.stage = 'onsite'
 )
 SELECT
-    sha256(application_id) AS application_key,
+    keyed_hash(application_id) AS application_key,
     role,
     cohort_month,
     interviews,
