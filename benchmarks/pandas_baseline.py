@@ -96,6 +96,10 @@ def clean(df: pd.DataFrame, feed: Feed, config: Config) -> pd.DataFrame:
     """Drop rows the contract quarantines, then keep the first record of every id."""
     required = [c for c in feed.required if c != "occurred_at"]
     ok = df[required].notna().all(axis=1) & ~df["ts_missing"] & df["occurred_at"].notna()
+    # implausible_timestamp: before earliest_timestamp or later than now plus future_tolerance_days
+    now = pd.Timestamp.now(tz="UTC")
+    ok &= df["occurred_at"].between(pd.Timestamp(config.earliest_timestamp, tz="UTC"),
+                                    now + pd.Timedelta(days=config.future_tolerance_days))
     ok &= df["stage"].isin(config.stages)
     if feed is STAGE_OUTCOMES:
         ok &= df["role"].isin(list(config.roles)) & df["outcome"].isin(OUTCOMES)

@@ -7,30 +7,25 @@ import logging
 import os
 import socket
 import sys
+import time
 import traceback
 from pathlib import Path
 
+from funnel.contract import FEEDS
 from funnel.settings import FunnelError, FunnelHome
 
-DAGSTER_YAML = """\
-# Written by funnel on first use. Runs from the CLI, the schedule and the UI share this instance.
-telemetry:
-  enabled: false
-concurrency:
-  runs:
-    # DuckDB has one writer: queued runs start one at a time.
-    max_concurrent_runs: 1
-"""
+# The instance's configuration funnel writes into DAGSTER_HOME: SQLite by default, PostgreSQL with
+# FUNNEL_POSTGRES_URL (funnel.instance; docs/deploy.md).
+from funnel.instance import DAGSTER_YAML
 
 
-def _prepare_environment(home: FunnelHome) -> None:
-    """FUNNEL_HOME for the definitions, and a DAGSTER_HOME (default FUNNEL_HOME/.dagster) that exists."""
-    os.environ["FUNNEL_HOME"] = str(home.root)
-    dagster_home = home.dagster_home
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
+def _prepare_environment(home: FunnelHome):
+    """FUNNEL_HOME for the definitions, a DAGSTER_HOME (default FUNNEL_HOME/.dagster) that exists, and
+    a dagster.yaml in it that follows FUNNEL_POSTGRES_URL; with the URL set, the server is checked
+    first (one line and exit 2 when it cannot be reached). Returns the PostgreSQL server or None."""
+    from funnel.instance import prepare
+
+    return prepare(home)
 
 
 def _error_message(error) -> str:
@@ -123,10 +118,15 @@ def _forget_working_database(home: FunnelHome) -> None:
 
 def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, all_steps=False) -> int:
     import dagster as dg
+    from funnel.instance import postgres_url
 
+    # With the instance in PostgreSQL (a team's deployment) the run goes to the queue and the
+    # daemon starts it when no other funnel run is in progress; by default it runs in this process.
+    queued = postgres_url() is not None
     with dg.DagsterInstance.get() as instance:
         _fail_abandoned_runs(instance)
         options = None
+        parent = None
         if rerun_of:
             parent = instance.get_run_by_id(rerun_of)
             if parent is None:
@@ -139,49 +139,211 @@ def _execute(home: FunnelHome, *, debug: bool, selection=None, rerun_of=None, al
                 options = dg.ReexecutionOptions.from_failure(rerun_of, instance)
         # Dagster's own console log would repeat failures with tracebacks; ours are one line each.
         run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if debug else "CRITICAL"}}}}
-        tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-        if options is not None:
-            result = dg.execute_job(
-                _funnel_job(), instance=instance, run_config=run_config, tags=tags,
-                raise_on_error=False, reexecution_options=options,
-            )
+        keys = {dg.AssetKey.from_user_string(key) for key in selection} if selection else None
+        if queued:
+            run_id = _submit_to_queue(instance, run_config, keys, parent, options)
+            run = _wait_for_queued_run(instance, run_id)
+            success = run.is_success
+            events = [entry.dagster_event for entry in instance.all_logs(run_id) if entry.dagster_event is not None]
         else:
-            keys = {dg.AssetKey.from_user_string(key) for key in selection} if selection else None
-            result = _execute_new_run(instance, run_config, tags, keys)
-        for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                level = "failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
-                print(f"funnel: check {level}: {_describe_check(evaluation)}", file=sys.stderr)
-        if not result.success:
-            for event in result.all_events:
-                if event.is_step_failure:
-                    message = _error_message(event.step_failure_data.error)
-                    print(f"funnel: step {event.step_key} failed: {message}", file=sys.stderr)
-            print(f"funnel: run {result.run_id} failed; the published database was left as it was. "
-                  f"Fix the cause, then `funnel rerun {result.run_id}` re-executes from the failure.", file=sys.stderr)
+            tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+            if options is not None:
+                result = dg.execute_job(
+                    _funnel_job(), instance=instance, run_config=run_config, tags=tags,
+                    raise_on_error=False, reexecution_options=options,
+                )
+            else:
+                result = _execute_new_run(instance, run_config, tags, keys)
+            run_id, success, events = result.run_id, result.success, result.all_events
+        for event in events:
+            if event.event_type_value == dg.DagsterEventType.ASSET_CHECK_EVALUATION.value:
+                evaluation = event.event_specific_data
+                if not evaluation.passed:
+                    level = "failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "warning"
+                    print(f"funnel: check {level}: {_describe_check(evaluation)}", file=sys.stderr)
+        if not success:
+            step_failures = [event for event in events if event.is_step_failure]
+            for event in step_failures:
+                message = _error_message(event.step_failure_data.error)
+                print(f"funnel: step {event.step_key} failed: {message}", file=sys.stderr)
+            if queued and not step_failures:  # failed or canceled before any step: say why
+                print(f"funnel: {_run_end_message(run, events)}", file=sys.stderr)
+            print(f"funnel: run {run_id} failed; the published database was left as it was. "
+                  f"Fix the cause, then `funnel rerun {run_id}` re-executes from the failure.", file=sys.stderr)
             return 1
-        run_id = result.run_id
-    _print_run_summary(home, run_id)
+    if queued:
+        from funnel.warehouse import exclusive_lock
+
+        # The daemon may start the next queued run at once: read between its steps, not beside them.
+        with exclusive_lock(home.working_db):
+            _print_run_summary(home, run_id)
+    else:
+        _print_run_summary(home, run_id)
     return 0
+
+
+def _funnel_run_origin():
+    """Where a funnel run comes from, as the daemon and the UI look it up: the `funnel` code location
+    of workspace.yaml. Runs that carry it are tagged with the location, which the run queue limits."""
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    return RemoteJobOrigin(
+        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(LOCATION_NAME), "__repository__"), "funnel_job"
+    )
+
+
+def _create_new_run(instance, run_config: dict, tags: dict, asset_selection):
+    job = _funnel_job()
+    if asset_selection:
+        job = job.get_subset(asset_selection=asset_selection)
+    run = instance.create_run_for_job(
+        job.get_definition(), run_config=run_config, tags=tags, asset_selection=asset_selection,
+        remote_job_origin=_funnel_run_origin(), job_code_origin=job.get_python_origin(),
+    )
+    return job, run
 
 
 def _execute_new_run(instance, run_config: dict, tags: dict, asset_selection):
     """A new run of funnel_job, recorded as a run of the `funnel` code location, so the UI can
     re-execute it like the runs it launched itself (execute_job records no code location)."""
     from dagster._core.execution.api import execute_run
-    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    job, run = _create_new_run(instance, run_config, tags, asset_selection)
+    return execute_run(job, run, instance)
+
+
+QUEUE_TIMEOUT_DEFAULT = 60.0
+CLI_TRIGGER_TAGS = {"funnel/trigger": "cli"}
+
+
+def _submit_to_queue(instance, run_config: dict, asset_selection, parent, options) -> str:
+    """Create the run (a new one, or a re-execution of `parent`) and put it on the instance's run
+    queue, where the daemon launches it like a run from the sensor, the schedule or the UI."""
+    import dagster as dg
+
+    if parent is None:
+        _, run = _create_new_run(instance, run_config, dict(CLI_TRIGGER_TAGS), asset_selection)
+    else:
+        run = _create_reexecution_run(instance, run_config, parent, options)
+    in_progress = _funnel_runs_in_progress(instance)
+    instance.submit_run(run.run_id, workspace=None)  # the queued coordinator needs no workspace
+    if instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE:
+        raise FunnelError(f"run {run.run_id} could not be queued; see it in the UI")
+    ahead = f"; {in_progress} funnel run(s) in progress" if in_progress else ""
+    print(f"funnel: run {run.run_id} queued{ahead}; the Dagster daemon starts it when the warehouse is free",
+          file=sys.stderr, flush=True)
+    return run.run_id
+
+
+def _create_reexecution_run(instance, run_config: dict, parent, options):
+    """A re-execution of `parent`, built as execute_job builds one (from failure: only the failed and
+    skipped steps, with what the succeeded steps produced), but left for the queue to start."""
+    from dagster._core.execution.api import (
+        ReexecuteFromFailureOption,
+        _resolve_reexecute_step_selection,
+        create_execution_plan,
+    )
+    from dagster._core.execution.plan.state import KnownExecutionState
+    from dagster._core.storage.tags import PARENT_RUN_ID_TAG, RESUME_RETRY_TAG, ROOT_RUN_ID_TAG
 
     job = _funnel_job()
-    if asset_selection:
-        job = job.get_subset(asset_selection=asset_selection)
-    origin = RemoteJobOrigin(
-        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(LOCATION_NAME), "__repository__"), "funnel_job"
+    root_run_id = parent.root_run_id or parent.run_id
+    tags = {**CLI_TRIGGER_TAGS, PARENT_RUN_ID_TAG: parent.run_id, ROOT_RUN_ID_TAG: root_run_id}
+    plan = None  # --all-steps of a whole run: every step, as a new run would
+    if isinstance(options, ReexecuteFromFailureOption):
+        step_keys, known_state = KnownExecutionState.build_resume_retry_reexecution(instance, parent_run=parent)
+        plan = create_execution_plan(job, run_config, step_keys_to_execute=step_keys, known_state=known_state,
+                                     tags=parent.tags)
+        tags[RESUME_RETRY_TAG] = "true"
+    elif options.step_selection:
+        plan = _resolve_reexecute_step_selection(instance, job, run_config, parent, options.step_selection)
+    if parent.asset_selection:
+        job = job.get_subset(asset_selection=parent.asset_selection)
+    return instance.create_run_for_job(
+        job.get_definition(), execution_plan=plan, run_config=run_config, tags=tags,
+        asset_selection=parent.asset_selection, root_run_id=root_run_id, parent_run_id=parent.run_id,
+        remote_job_origin=_funnel_run_origin(), job_code_origin=job.get_python_origin(),
     )
-    run = instance.create_run_for_job(
-        job.get_definition(), run_config=run_config, tags=tags, asset_selection=asset_selection,
-        remote_job_origin=origin, job_code_origin=job.get_python_origin(),
-    )
-    return execute_run(job, run, instance)
+
+
+def _funnel_runs_in_progress(instance) -> int:
+    import dagster as dg
+    from funnel.instance import CODE_LOCATION_TAG
+
+    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    return instance.get_runs_count(dg.RunsFilter(statuses=statuses, tags={CODE_LOCATION_TAG: LOCATION_NAME}))
+
+
+def _queue_timeout() -> float:
+    raw = os.environ.get("FUNNEL_QUEUE_TIMEOUT", "").strip()
+    try:
+        timeout = float(raw) if raw else QUEUE_TIMEOUT_DEFAULT
+    except ValueError:
+        timeout = -1
+    if timeout <= 0:
+        raise FunnelError(f"FUNNEL_QUEUE_TIMEOUT: {raw!r} is not a number of seconds greater than 0")
+    return timeout
+
+
+def _wait_for_queued_run(instance, run_id: str, poll: float = 1.0):
+    """Wait until the daemon has run `run_id` to its end, and return it. A run still queued after
+    FUNNEL_QUEUE_TIMEOUT seconds (default 60) with no funnel run in progress means no daemon serves
+    this instance: it is taken off the queue, with a message saying so. Runs ahead of it in the
+    queue do not count against the timeout."""
+    import dagster as dg
+
+    timeout = _queue_timeout()
+    idle_since = time.monotonic()
+    started = False
+    try:
+        while True:
+            run = instance.get_run_by_id(run_id)
+            if run.is_finished:
+                return run
+            if run.status == dg.DagsterRunStatus.QUEUED:
+                if _funnel_runs_in_progress(instance):
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > timeout:
+                    instance.run_coordinator.cancel_run(run_id)
+                    raise FunnelError(
+                        f"run {run_id} waited {timeout:.0f} s in the queue and no Dagster daemon started it "
+                        f"({_daemon_heartbeat(instance)}); it was taken off the queue. Start `dagster-daemon run` "
+                        "(or `funnel ui`) with the same FUNNEL_HOME and FUNNEL_POSTGRES_URL (docs/deploy.md), "
+                        "or unset FUNNEL_POSTGRES_URL to run in this process")
+            elif not started:
+                started = True
+                print(f"funnel: run {run_id} started", file=sys.stderr, flush=True)
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status == dg.DagsterRunStatus.QUEUED:
+            instance.run_coordinator.cancel_run(run_id)
+            print(f"funnel: run {run_id} taken off the queue", file=sys.stderr)
+        elif run is not None and not run.is_finished:
+            print(f"funnel: run {run_id} goes on in the daemon; follow it in the UI", file=sys.stderr)
+        raise
+
+
+def _daemon_heartbeat(instance) -> str:
+    beats = instance.get_daemon_heartbeats()
+    if not beats:
+        return "no daemon has ever reported to this instance"
+    age = time.time() - max(beat.timestamp for beat in beats.values())
+    return f"the last daemon heartbeat is {age:.0f} s old"
+
+
+def _run_end_message(run, events) -> str:
+    """Why a queued run ended without a failed step: canceled, or failed to launch (the daemon's
+    message, e.g. a code location it could not load)."""
+    import dagster as dg
+
+    if run.status == dg.DagsterRunStatus.CANCELED:
+        return f"run {run.run_id} was canceled"
+    for event in reversed(events):
+        if event.event_type_value in (dg.DagsterEventType.RUN_FAILURE.value, dg.DagsterEventType.ENGINE_EVENT.value) \
+                and event.message and "fail" in event.message.lower():
+            return f"run {run.run_id}: {event.message.strip().splitlines()[0]}"
+    return f"run {run.run_id} ended {run.status.value.lower()} before any step ran"
 
 
 def _print_run_summary(home: FunnelHome, run_id: str) -> None:
@@ -197,6 +359,7 @@ def _print_run_summary(home: FunnelHome, run_id: str) -> None:
         ).fetchone()
         records = conn.execute("SELECT count(*) FROM stage_outcome_records").fetchone()[0]
         interviews = conn.execute("SELECT count(*) FROM interview_records").fetchone()[0]
+        responses = conn.execute("SELECT count(*) FROM demographic_records").fetchone()[0]
         quarantined = conn.execute("SELECT count(*) FROM quarantined_rows").fetchone()[0]
     finally:
         conn.close()
@@ -204,7 +367,8 @@ def _print_run_summary(home: FunnelHome, run_id: str) -> None:
     print(f"run {run_id} succeeded")
     print(f"  this run:  {read} file(s) read, {rejected} rejected; {accepted:,} rows ingested, "
           f"{duplicates:,} duplicates dropped, {new_quarantined:,} quarantined")
-    print(f"  in total:  {records:,} stage outcome records, {interviews:,} interview records, {quarantined:,} quarantined rows")
+    print(f"  in total:  {records:,} stage outcome records, {interviews:,} interview records, "
+          f"{responses:,} self-identification responses, {quarantined:,} quarantined rows")
     print(f"  published: {home.published_db}  (open it read-only: duckdb -readonly {home.published_db})")
     report = home.root / "reports" / "funnel_report.html"
     if report.exists():
@@ -223,8 +387,9 @@ def cmd_generate(args: argparse.Namespace, home: FunnelHome) -> int:
     if existing and not args.force:
         raise FunnelError(f"{landing} already has {len(existing)} file(s); use --force to add generated files anyway")
     summary = generate(landing, args.applications, args.seed, load_config(home.config_file), progress=_progress)
-    print(f"generated {summary.applications:,} applications: {summary.stage_events:,} stage events and "
-          f"{summary.interview_rows:,} interviews in {len(summary.files)} files under {landing}")
+    print(f"generated {summary.applications:,} applications: {summary.stage_events:,} stage events, "
+          f"{summary.interview_rows:,} interviews and {summary.demographic_rows:,} demographic responses "
+          f"in {len(summary.files)} files under {landing}")
     return 0
 
 
@@ -266,12 +431,14 @@ def cmd_report(args: argparse.Namespace, home: FunnelHome) -> int:
 
 
 def cmd_ui(args: argparse.Namespace, home: FunnelHome) -> int:
-    """`dagster dev` on this project, with the same FUNNEL_HOME and Dagster instance as `funnel run`."""
+    """`dagster dev` on this project, with the same FUNNEL_HOME and Dagster instance as `funnel run`
+    (with FUNNEL_POSTGRES_URL: the PostgreSQL instance, checked before Dagster starts)."""
     home.ensure()
-    _prepare_environment(home)
+    postgres = _prepare_environment(home)
     root = Path(__file__).resolve().parent.parent
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    print(f"Dagster UI on http://{args.host}:{args.port} (FUNNEL_HOME={home.root}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    instance = f", instance in {postgres.describe()}" if postgres else ""
+    print(f"Dagster UI on http://{args.host}:{args.port} (FUNNEL_HOME={home.root}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}{instance})")
     os.chdir(root)
     os.execv(sys.executable, command)
 
@@ -317,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check landing files against the contract without ingesting")
     val.add_argument("path", help="a file, a feed folder, or a landing folder")
-    val.add_argument("--feed", choices=["stage_outcomes", "interviews"], help="the feed (default: from the path)")
+    val.add_argument("--feed", choices=list(FEEDS), help="the feed (default: from the path)")
     val.set_defaults(func=cmd_validate)
 
     rep = sub.add_parser("report", help="render the HTML funnel report from the published database")

@@ -1,4 +1,4 @@
-"""The input contract: the two landing feeds, their columns, accepted values and reason codes."""
+"""The input contract: the three landing feeds, their columns, accepted values and reason codes."""
 
 from __future__ import annotations
 
@@ -98,4 +98,4 @@ DEMOGRAPHICS = Feed(
     identity_columns=("candidate_id", "collected_at"),
 )
 
-FEEDS = {feed.name: feed for feed in (STAGE_OUTCOMES, INTERVIEWS)}
+FEEDS = {feed.name: feed for feed in (STAGE_OUTCOMES, INTERVIEWS, DEMOGRAPHICS)}

@@ -1,50 +1,77 @@
 """Synthetic landing data: a realistic technical-hiring funnel written as CSV, Parquet and JSON Lines files.
 
-`generate(landing, applications, seed, config)` writes both landing feeds for `applications` job applications
-and returns a `GenerateSummary`. The output depends only on (applications, seed, config): the same inputs give
-byte-identical files, and the wall clock is never read.
+`generate(landing, applications, seed, config)` writes the three landing feeds (stage_outcomes, interviews,
+demographics) for `applications` job applications and returns a `GenerateSummary`. The output depends only on
+(applications, seed, config): the same inputs give byte-identical files, and the wall clock is never read.
 
 What it writes
 --------------
     landing/stage_outcomes/<yyyy>/<yyyy-mm>.<ext>       one file per arrival month (the month applications came in)
     landing/interviews/<yyyy>/<yyyy-mm>.<ext>           the onsite loops (and a few screen interviews) of those applications
+    landing/demographics/<yyyy>/<yyyy-mm>.<ext>         self-identification responses of that month's new candidates
     landing/<feed>/reexports/<yyyy-mm>.<ext>            an export overlap: the last ~3% of clean rows of one month, again
 
 A month with more than `MAX_APPLICATIONS_PER_FILE` applications is split into `<yyyy-mm>-partN` files. The format
-rotates per file (stage_outcomes: parquet, csv, jsonl, ...; interviews: csv, jsonl, parquet, ...). CSV and JSONL
-timestamps are ISO-8601 strings with per-application offsets (`Z`, `+00:00`, `-05:00`, `+05:30`, ... and ~10% with no
-offset, which then means UTC); Parquet holds a UTC timestamp column. `requires_travel` is 'true'/'false'/'yes'/'no'/
-'1'/'0' in CSV, a boolean in Parquet and JSONL, and empty on ~5% of rows. `event_id` / `interview_id` are empty on
-~10% of rows (the ingestion then hashes the record).
+rotates per file (stage_outcomes: parquet, csv, jsonl, ...; interviews: csv, jsonl, parquet, ...; demographics:
+jsonl, parquet, csv, ...). CSV and JSONL timestamps are ISO-8601 strings with per-application offsets (`Z`,
+`+00:00`, `-05:00`, `+05:30`, ... and ~10% with no offset, which then means UTC); Parquet holds a UTC timestamp
+column. `requires_travel` is 'true'/'false'/'yes'/'no'/'1'/'0' in CSV, a boolean in Parquet and JSONL, and empty
+on ~5% of rows. `event_id` / `interview_id` are empty on ~10% of rows (the ingestion then hashes the record).
 
 The simulated funnel
 --------------------
-The data ends at a fixed date derived from the seed (between 2024-09-30 and 2025-09-30) and spans 12-18 months.
-Each application has one role (from `config.roles`) and one candidate; ~5% of candidates apply twice (another role
-at the same time, or a re-application months later). A latent candidate strength drives pass rates; each
-application walks its role's pipeline in order: usually an `in_progress` record when a stage starts, then a
-decision (`passed`/`failed`/`withdrew`) days later. Unconditional pass-rate targets per stage: application_review
-35%, recruiter_screen 60%, technical_screen 45%, take_home 55%, onsite 40%, hiring_committee 80% (the strength makes
-the observed rates of later stages somewhat higher, since stronger candidates get there). ~30% of candidates
-require travel: more withdrawals, more often an extra screen round (a second `in_progress` on the screen stage,
-sometimes with a `technical_screen` interview row), never fast-tracked. ~5% of strong non-travel candidates are
-fast-tracked from application_review straight to onsite (the stages between are absent or explicit `skipped`).
-Onsite loops have 4-5 interviewers (a few 3 or 6), each with a skill from the role's `onsite_skills` (now and then a
-skill missing or doubled, or an extra `skills:` entry); recommendations follow the onsite decision. After the
-hiring committee, team matching takes 1-8 weeks for most, stalls for months for some, rarely fails or is withdrawn;
-offers are mostly accepted (passed), some declined (withdrew), rarely rescinded (failed). ~1% of failures are
-corrected to `passed` a few days later (a later record). Everything after the end date is cut, so recent
-applications are still in progress.
+The data ends at a fixed date derived from the seed (between 2024-09-30 and 2025-09-30) and spans 12-18 months. Each
+application has one role (from `config.roles`) and one candidate; ~5% of candidates apply twice (another role at the
+same time, or a re-application months later). A latent candidate strength drives pass rates; each application walks
+its role's pipeline in order: usually an `in_progress` record when a stage starts, then a decision
+(`passed`/`failed`/`withdrew`) days later. Unconditional pass-rate targets per stage: application_review 35%,
+recruiter_screen 60% (but for the designed disparity below), technical_screen 45%, take_home 55%, onsite 40%,
+hiring_committee 80% (the strength makes the observed rates of later stages somewhat higher, since stronger
+candidates get there). ~30% of candidates require travel: more withdrawals, more often an extra screen round (a
+second `in_progress` on the screen stage, sometimes with a `technical_screen` interview row), never fast-tracked.
+~5% of strong non-travel candidates are fast-tracked from application_review straight to onsite (the stages between
+are absent or explicit `skipped`). Onsite loops have 4-5 interviewers (a few 3 or 6), each with a skill from the
+role's `onsite_skills` (now and then a skill missing or doubled, or an extra `skills:` entry); recommendations
+follow the onsite decision. After the hiring committee, team matching takes 1-8 weeks for most, stalls for months
+for some, rarely fails or is withdrawn; offers are mostly accepted (passed), some declined (withdrew), rarely
+rescinded (failed). ~1% of failures are corrected to `passed` a few days later (a later record). Everything after
+the end date is cut, so recent applications are still in progress.
 
-Volume: about 3.4 stage events per application with the default config (not 6-7: with these pass rates ~63% of
-applications end at application_review with two records), so 1.5M applications give ~5.1M stage events and 10M
-stage events take ~2.95M applications; plus ~0.37 interview rows per application.
+Demographics and the designed disparity
+---------------------------------------
+Sex, race/ethnicity, veteran and disability status are candidate traits (hashed from the candidate, like strength
+and travel, so every application of a candidate has them; independent of strength): sex 30% female, 68.8% male,
+1.2% another; race/ethnicity 38% asian, 37% white, 12% hispanic_or_latino, 10% black_or_african_american and small
+shares of two_or_more_races, american_indian_or_alaska_native and native_hawaiian_or_other_pacific_islander (few,
+large groups: each small group adverse_impact compares is one more chance of a flag without a disparity). ~6% of
+candidates never respond (no row); the others respond a few minutes after their first application, ~5.5% declining
+every question, ~3.5% declining only race/ethnicity, ~3.5% only sex: so ~15% of candidates are unknown in sex and
+~15% in race/ethnicity. ~4% respond twice, days or weeks apart (the later wins: a full answer after declining or
+after naming another race/ethnicity, or a decline after a full answer); ~4% of rows have no `collected_at` (never
+the later of two). Values are written as an ATS displays them ("Black or African American", "Not Protected
+Veteran", "Female"), now and then as the normalized key, upper-cased or padded with spaces, and the unknowns as
+"Decline To Self Identify", "Decline to self-identify", "I don't wish to answer", "Unknown" or empty: every one
+normalizes (trim, lower-case, runs of spaces and punctuation as `_`) to a contract category or unknown.
+
+One stage is designed to discriminate: at `DISPARITY_STAGE` (recruiter_screen) women's pass logit is 1.2 lower
+(their true sex, whether they told it or not), so they pass at about half the men's rate (~0.29 against ~0.55) and
+adverse_impact flags it (four-fifths and p < 0.05) at the demo size (2,000 applications) for most roles, and
+for at least one with every seed tried. Every other stage gives every group the same pass probability: no flag
+there but by chance. (Women who got through are a little stronger on average, so they pass later stages slightly
+more often.)
+
+Volume: about 3.3 stage events per application with the default config (not 6-7: with these pass rates ~63% of
+applications end at application_review with two records), so 1.5M applications give ~4.9M stage events and 10M
+stage events take ~3.04M applications; plus ~0.33 interview rows and ~0.94 demographics rows per application.
 
 Dirty rows: ~1% extra rows per feed (not replacing clean ones), covering every quarantine reason of the contract:
 missing_required, bad_timestamp (CSV/JSONL only: Parquet holds real timestamps), implausible_timestamp (9999-12-31,
 0001-01-01, 1970-01-01, 2205-03-14: typed in Parquet, text elsewhere), unknown_role, unknown_stage,
 unknown_outcome, conflicting_duplicate (an existing id with another outcome / recommendation), and for interviews
-unknown_skill and unknown_recommendation. Dirty rows carry no id, except the conflicting duplicates.
+unknown_skill and unknown_recommendation. Dirty rows carry no id, except the conflicting duplicates. Demographics
+has no id column (a record is its candidate_id and collected_at): missing_required is a row without candidate_id,
+unknown_category a value no category or unknown normalizes from ("Mail", "Caucasian", "Veteran", "Prefer not to
+say", ...), and conflicting_duplicate a response's candidate_id and collected_at again with the other sex.
 
 Scale: applications are simulated in chunks (one arrival month, at most `MAX_APPLICATIONS_PER_FILE` applications)
 with vectorised numpy, and each chunk is written before the next one is built.
@@ -62,7 +89,9 @@ import numpy as np
 import polars as pl
 
 from funnel.config import Config
-from funnel.contract import INTERVIEWS, OUTCOMES, RECOMMENDATIONS, STAGE_OUTCOMES
+from funnel.contract import (
+    DEMOGRAPHIC_CATEGORIES, DEMOGRAPHICS, INTERVIEWS, OUTCOMES, RECOMMENDATIONS, STAGE_OUTCOMES,
+)  # fmt: skip
 
 MAX_APPLICATIONS_PER_FILE = 150_000
 DAY = 86_400.0
@@ -133,9 +162,63 @@ BAD_RECOMMENDATIONS = ("maybe", "lean_yes", "hire", "strong_maybe")
 CONFLICT_OUTCOME = {"in_progress": "withdrew", "passed": "failed", "failed": "passed", "withdrew": "in_progress", "skipped": "passed"}
 CONFLICT_RECOMMENDATION = {"strong_yes": "yes", "yes": "no", "no": "yes", "strong_no": "no", "no_decision": "yes"}
 
-FORMAT_ROTATION = {STAGE_OUTCOMES.name: ("parquet", "csv", "jsonl"), INTERVIEWS.name: ("csv", "jsonl", "parquet")}
-DIRTY_KINDS = {STAGE_OUTCOMES.name: STAGE_OUTCOMES.reasons, INTERVIEWS.name: INTERVIEWS.reasons}
-FEEDS_ID = {STAGE_OUTCOMES.name: STAGE_OUTCOMES.id_column, INTERVIEWS.name: INTERVIEWS.id_column}
+# Voluntary self-identification: the shares of each candidate's true categories (in the order of
+# DEMOGRAPHIC_CATEGORIES), a candidate trait like strength and travel. Few, large groups: adverse_impact compares
+# every group of 10+ applicants and 2%+ of the known ones with the best of them, so each small group is one more
+# chance of a flag without a disparity; `another` and the three smallest races mostly stay under
+# fairness.min_group_share (shown, not compared).
+DEMOGRAPHIC_SHARES: dict[str, tuple[float, ...]] = {
+    "sex": (0.30, 0.688, 0.012),  # female, male, another
+    # hispanic_or_latino, white, black_or_african_american, asian, native_hawaiian_or_other_pacific_islander,
+    # american_indian_or_alaska_native, two_or_more_races
+    "race_ethnicity": (0.12, 0.37, 0.10, 0.38, 0.006, 0.008, 0.016),
+    "veteran_status": (0.06, 0.94),  # protected_veteran, not_protected_veteran
+    "disability_status": (0.08, 0.92),  # yes, no
+}
+# Response patterns (bands of one uniform per candidate): no response at all (no row), then a response
+# declining everything, one declining only race/ethnicity, one declining only sex. Unknown sex and unknown
+# race/ethnicity: 6% + 5.5% + 3.5% = 15% each.
+NO_RESPONSE, DECLINE_ALL, DECLINE_RACE, DECLINE_SEX = 0.06, 0.115, 0.15, 0.185
+VETERAN_UNKNOWN, DISABILITY_UNKNOWN = 0.10, 0.12  # of the other responses, left unanswered
+ANSWER_TWICE = 0.04  # of the candidates with a response: a second, later one (which wins)
+COLLECTED_AT_MISSING = 0.04  # rows without collected_at (never the later of two responses)
+# The designed disparity: at DISPARITY_STAGE only, candidates of DISPARITY_GROUP (in DISPARITY_COLUMN, their
+# true category, told or not) have their pass logit shifted: women pass the recruiter screen at about half the
+# men's rate (0.29 against 0.55). Every other stage treats every group alike (women who got through are a
+# little stronger, so they pass later stages slightly more often). The recruiter screen rather than a later
+# stage: with ~2.5x the technical screen's applicants, adverse_impact over the demo (2,000 applications) flags
+# it with p < 0.05 for at least one role with every seed tried (software_engineer: p = 0.0002 with seed 7).
+DISPARITY_STAGE, DISPARITY_COLUMN, DISPARITY_GROUP, DISPARITY_SHIFT = "recruiter_screen", "sex", "female", -1.2
+# How exports spell a category: as the ATS displays it (most), as the normalized key, upper-cased, padded.
+DISPLAY = {
+    "hispanic_or_latino": "Hispanic or Latino",
+    "black_or_african_american": "Black or African American",
+    "native_hawaiian_or_other_pacific_islander": "Native Hawaiian or Other Pacific Islander",
+    "american_indian_or_alaska_native": "American Indian or Alaska Native",
+    "two_or_more_races": "Two or More Races",
+    "protected_veteran": "Protected Veteran",
+    "not_protected_veteran": "Not Protected Veteran",
+}
+SPELLING_STYLES = (0.82, 0.08, 0.05, 0.05)  # display, key, UPPER, " padded "
+# A declined or unanswered question (an empty value is written as null); all normalize into DEMOGRAPHIC_UNKNOWN.
+UNKNOWN_SPELLINGS = ("Decline To Self Identify", "Decline to self-identify", "I don't wish to answer", "Unknown")
+UNKNOWN_WEIGHTS = (0.35, 0.10, 0.25, 0.10, 0.20)  # the last: empty
+BAD_CATEGORIES = (
+    ("sex", "Mail"), ("race_ethnicity", "Caucasian"), ("veteran_status", "Veteran"),
+    ("disability_status", "Prefer not to say"), ("race_ethnicity", "Other"), ("sex", "X"),
+)  # fmt: skip
+DEMOGRAPHIC_DIRTY_RATE = 0.010
+# Hash salts of the demographic traits (added to seed * 7, like the other candidate traits' 2, 3 and 4).
+DEMOGRAPHIC_SALT = 1 << 32
+
+FEED_OF = {feed.name: feed for feed in (STAGE_OUTCOMES, INTERVIEWS, DEMOGRAPHICS)}
+FORMAT_ROTATION = {
+    STAGE_OUTCOMES.name: ("parquet", "csv", "jsonl"),
+    INTERVIEWS.name: ("csv", "jsonl", "parquet"),
+    DEMOGRAPHICS.name: ("jsonl", "parquet", "csv"),
+}
+DIRTY_KINDS = {name: feed.reasons for name, feed in FEED_OF.items()}
+FEEDS_ID = {name: feed.id_column for name, feed in FEED_OF.items()}
 
 
 @dataclass(frozen=True)
@@ -146,8 +229,10 @@ class GenerateSummary:
     files: list[str]  # paths written, relative to the landing folder, '/'-separated
     dirty_stage_events: int = 0
     dirty_interview_rows: int = 0
-    duplicate_rows: int = 0  # rows of the re-export files (exact copies of rows in another file)
+    duplicate_rows: int = 0  # rows of the re-export files (exact copies of rows in another file), every feed
     ends_at: datetime | None = None  # the data's end (UTC): nothing is later
+    demographic_rows: int = 0  # rows written to demographics, dirty rows and export-overlap duplicates included
+    dirty_demographic_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -207,6 +292,7 @@ class _Names:
 
         self.s_review, self.s_onsite = idx("application_review"), idx("onsite")
         self.s_technical, self.s_team, self.s_offer = idx("technical_screen"), idx("team_matching"), idx("offer")
+        self.s_disparity = idx(DISPARITY_STAGE)
         self.teams = [[TEAMS[(3 * i + j) % len(TEAMS)] for j in range(4)] for i in range(n_roles)]
         self.team_names = tuple(dict.fromkeys(t for ts in self.teams for t in ts))
         self.role_teams = np.array([[self.team_names.index(t) for t in ts] for ts in self.teams], dtype=np.int64)
@@ -230,6 +316,14 @@ def _hash_unit(x: np.ndarray, salt: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _trait(candidate: np.ndarray, seed: int, column: str) -> np.ndarray:
+    """Each candidate's true category in a demographic column: an index into DEMOGRAPHIC_CATEGORIES[column]."""
+    k = list(DEMOGRAPHIC_SHARES).index(column)
+    cum = np.cumsum(DEMOGRAPHIC_SHARES[column])
+    u = _hash_unit(candidate, seed * 7 + DEMOGRAPHIC_SALT + k) * cum[-1]
+    return np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)
 
 
 def _timeline(applications: int, seed: int) -> tuple[datetime, list[_Chunk]]:
@@ -296,8 +390,9 @@ def _gamma_days(rng: np.random.Generator, mean: np.ndarray | float, n: int, shap
     return rng.gamma(shape, 1.0, n) * (np.asarray(mean) / shape) * DAY
 
 
-def _simulate(chunk: _Chunk, names: _Names, seed: int, end_s: float, candidate_offset: int) -> tuple[dict, dict, int]:
-    """One chunk of applications: (stage event arrays, interview arrays, number of new candidates)."""
+def _simulate(chunk: _Chunk, names: _Names, seed: int, end_s: float, candidate_offset: int) -> tuple[dict, dict, dict]:
+    """One chunk of applications: (stage event arrays, interview arrays, the new candidates: their ordinal,
+    first application's start and time zone)."""
     rng = np.random.default_rng([seed, chunk.index, 31337])
     n = chunk.count
     n_roles = len(names.roles)
@@ -327,6 +422,8 @@ def _simulate(chunk: _Chunk, names: _Names, seed: int, end_s: float, candidate_o
     u2 = _hash_unit(candidate, seed * 7 + 4)
     talent = np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
     strength = 0.85 * talent + 0.53 * rng.standard_normal(n)  # role fit varies per application
+    group = DEMOGRAPHIC_CATEGORIES[DISPARITY_COLUMN].index(DISPARITY_GROUP)
+    disadvantaged = _trait(candidate, seed, DISPARITY_COLUMN) == group
     source = rng.choice(len(SOURCES), n, p=SOURCE_WEIGHTS)
     level = rng.choice(len(LEVELS), n, p=LEVEL_WEIGHTS)
     university = source == SOURCES.index("university")
@@ -370,6 +467,7 @@ def _simulate(chunk: _Chunk, names: _Names, seed: int, end_s: float, candidate_o
         trav = travel[idx]
         p_withdraw = names.withdraw_rate[s] + np.where(trav, 0.02, 0.0)
         logit = names.base_logit[s] + names.later_shift[s] + STRENGTH_EFFECT * strength[idx]
+        logit = logit + np.where((s == names.s_disparity) & disadvantaged[idx], DISPARITY_SHIFT, 0.0)
         if k == 0:
             logit = logit + SOURCE_REVIEW_BONUS[source[idx]] - 0.25
         p_pass = 1 / (1 + np.exp(-logit))
@@ -504,7 +602,8 @@ def _simulate(chunk: _Chunk, names: _Names, seed: int, end_s: float, candidate_o
         "tz": tz[i_app],
         "id_missing": rng.random(len(i_app)) < ID_MISSING_SHARE,
     }
-    return events, interviews, len(new_pos)
+    newcomers = {"candidate": candidate[new_pos], "time": start[new_pos], "tz": tz[new_pos]}
+    return events, interviews, newcomers
 
 
 def _sequence(sorted_keys: np.ndarray) -> np.ndarray:
@@ -576,6 +675,85 @@ def _interview_frame(iv: dict, names: _Names, fmt: str) -> pl.DataFrame:
     ).select(INTERVIEWS.columns)
 
 
+def _responses(newcomers: dict, seed: int, chunk: _Chunk, end_s: float) -> dict:
+    """The self-identification rows of a chunk's new candidates: most respond when they first apply, a few
+    respond again later (the later response wins), some never do (no row). Categories are codes into
+    DEMOGRAPHIC_CATEGORIES, -1 where the question was declined or left empty."""
+    rng = np.random.default_rng([seed, chunk.index, 5150])  # a stream of its own: the other feeds stay as they were
+    cand = newcomers["candidate"]
+    n = len(cand)
+    salt = seed * 7 + DEMOGRAPHIC_SALT
+    u = _hash_unit(cand, salt + 10)
+    answered, declined = u >= NO_RESPONSE, u < DECLINE_ALL
+    known = {
+        "sex": ~declined & ~((u >= DECLINE_RACE) & (u < DECLINE_SEX)),
+        "race_ethnicity": ~declined & ~((u >= DECLINE_ALL) & (u < DECLINE_RACE)),
+        "veteran_status": ~declined & (_hash_unit(cand, salt + 11) >= VETERAN_UNKNOWN),
+        "disability_status": ~declined & (_hash_unit(cand, salt + 12) >= DISABILITY_UNKNOWN),
+    }
+    truth = {column: _trait(cand, seed, column) for column in DEMOGRAPHIC_SHARES}
+    final = {column: np.where(known[column], truth[column], -1) for column in truth}
+    # The earlier of two responses: one declining everything or naming another race/ethnicity, then the full
+    # answer; or the full answer, then one declining some of it.
+    complete = np.logical_and.reduce(list(known.values()))
+    earlier_declined = rng.random(n) < 0.5
+    n_race = len(DEMOGRAPHIC_CATEGORIES["race_ethnicity"])
+    other_race = (truth["race_ethnicity"] + rng.integers(1, n_race, n)) % n_race
+    earlier = {column: np.where(complete & earlier_declined, -1, truth[column]) for column in truth}
+    earlier["race_ethnicity"] = np.where(complete & ~earlier_declined, other_race, earlier["race_ethnicity"])
+    # Collected a few minutes after the first application; the second response days or weeks later.
+    first = np.minimum(newcomers["time"] + rng.uniform(60, 1800, n), end_s)
+    room = end_s - first
+    twice = answered & (_hash_unit(cand, salt + 13) < ANSWER_TWICE) & (room > 2 * HOUR)
+    second = first + np.minimum(_gamma_days(rng, 21.0, n), room * rng.uniform(0.3, 0.95, n))
+    once, both = np.flatnonzero(answered & ~twice), np.flatnonzero(twice)
+    who = np.concatenate([once, both, both])
+    time = np.floor(np.concatenate([first[once], first[both], second[both]]))
+    later = np.concatenate([np.zeros(len(once) + len(both), dtype=bool), np.ones(len(both), dtype=bool)])
+    order = np.lexsort((np.arange(len(who)), time))
+    who, time, later = who[order], time[order], later[order]
+    r = len(who)
+    rows = {
+        "candidate": cand[who],
+        "time": time.astype(np.int64),
+        "tz": newcomers["tz"][who],
+        # Never the later of two responses: a response without collected_at counts as the earliest.
+        "time_missing": ~later & (rng.random(r) < COLLECTED_AT_MISSING),
+        "style": rng.choice(len(SPELLING_STYLES), r, p=SPELLING_STYLES),  # one spelling style per response
+        "unknown": rng.choice(len(UNKNOWN_WEIGHTS), r, p=UNKNOWN_WEIGHTS),
+    }
+    for column in truth:
+        rows[column] = np.where(later | ~twice[who], final[column][who], earlier[column][who])
+    return rows
+
+
+def _spellings(column: str) -> tuple[str, ...]:
+    """Every way a value of the column is written: each category in each SPELLING_STYLES style, then the
+    UNKNOWN_SPELLINGS."""
+    out = []
+    for key in DEMOGRAPHIC_CATEGORIES[column]:
+        display = DISPLAY.get(key, key.capitalize())
+        out += [display, key, display.upper(), f" {display} "]
+    return (*out, *UNKNOWN_SPELLINGS)
+
+
+def _demographic_frame(rows: dict, names: _Names, fmt: str) -> pl.DataFrame:
+    styles, spelled = len(SPELLING_STYLES), len(UNKNOWN_SPELLINGS)
+    collected = _timestamps(rows["time"], rows["tz"], fmt).alias("collected_at")
+    if rows["time_missing"].any():
+        collected = collected.scatter(np.flatnonzero(rows["time_missing"]), None)
+    values = {}
+    for column, categories in DEMOGRAPHIC_CATEGORIES.items():
+        unknown = np.where(rows["unknown"] < spelled, len(categories) * styles + rows["unknown"], -1)
+        codes = np.where(rows[column] >= 0, rows[column] * styles + rows["style"], unknown)
+        values[column] = pl.lit(_vocab(_spellings(column), codes))
+    return pl.select(
+        candidate_id=pl.format("cand-{}", _pad(rows["candidate"] + 1, 7)),
+        **values,
+        collected_at=pl.lit(collected),
+    ).select(DEMOGRAPHICS.columns)
+
+
 class _DirtyPlanner:
     """How many dirty rows each chunk gets (error diffusion of the rate) and of which kind (least used so far)."""
 
@@ -600,14 +778,26 @@ class _DirtyPlanner:
         return chosen
 
 
+def _normalized(value: pl.Expr) -> pl.Expr:
+    """A demographic value as ingestion normalizes it: trimmed, lower-cased, runs of spaces, hyphens and
+    punctuation as one `_`."""
+    return value.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\W_]+", "_").str.strip_chars("_")
+
+
+def _conflict_sources(df: pl.DataFrame, feed: str) -> np.ndarray:
+    """The rows a conflicting duplicate can repeat: those with an id; in demographics (no id column: a
+    record is its candidate and collected_at), those with a collected_at."""
+    return df[FEEDS_ID[feed] or FEED_OF[feed].timestamp_column].is_not_null().to_numpy()
+
+
 def _add_dirty(df: pl.DataFrame, feed: str, kinds: list[str], rng: np.random.Generator, names: _Names, fmt: str) -> pl.DataFrame:
     """df plus one corrupted copy of a random row per kind, each right after its source row; adds `_dirty`."""
-    id_col = FEEDS_ID[feed]
+    id_col, ts = FEEDS_ID[feed], FEED_OF[feed].timestamp_column
     df = df.with_columns(_pos=pl.lit(pl.Series(np.arange(df.height, dtype=np.float64))), _dirty=pl.lit(False))
     if not kinds:
         return df
     kind = np.array(kinds)
-    has_id = np.flatnonzero(df[id_col].is_not_null().to_numpy())
+    has_id = np.flatnonzero(_conflict_sources(df, feed))
     src = rng.integers(0, df.height, len(kind))
     conflict = kind == "conflicting_duplicate"
     src[conflict] = has_id[rng.integers(0, len(has_id), int(conflict.sum()))]
@@ -621,23 +811,35 @@ def _add_dirty(df: pl.DataFrame, feed: str, kinds: list[str], rng: np.random.Gen
     k = pl.col("_kind")
     missing_a = (k == "missing_required") & pl.lit(pl.Series(variant))
     missing_b = (k == "missing_required") & ~pl.lit(pl.Series(variant))
-    updates = {
-        id_col: pl.when(k == "conflicting_duplicate").then(pl.col(id_col)).otherwise(None),
-        "application_id": pl.when(missing_a).then(None).otherwise(pl.col("application_id")),
-        "stage": pl.when(k == "unknown_stage").then(bad(names.bad_stages)).otherwise(pl.col("stage")),
-    }
+    if feed == DEMOGRAPHICS.name:  # no id column: a record is its candidate_id and collected_at
+        updates = {"candidate_id": pl.when(k == "missing_required").then(None).otherwise(pl.col("candidate_id"))}
+    else:
+        updates = {
+            id_col: pl.when(k == "conflicting_duplicate").then(pl.col(id_col)).otherwise(None),
+            "application_id": pl.when(missing_a).then(None).otherwise(pl.col("application_id")),
+            "stage": pl.when(k == "unknown_stage").then(bad(names.bad_stages)).otherwise(pl.col("stage")),
+        }
     implausible = [IMPLAUSIBLE_TIMESTAMPS[p % len(IMPLAUSIBLE_TIMESTAMPS)] for p in pick]
     if fmt == "parquet":
         typed = pl.lit(pl.Series(implausible, dtype=pl.Datetime("us", "UTC")))
-        updates["occurred_at"] = pl.when(k == "implausible_timestamp").then(typed).otherwise(pl.col("occurred_at"))
+        updates[ts] = pl.when(k == "implausible_timestamp").then(typed).otherwise(pl.col(ts))
     else:
         text = pl.lit(pl.Series([t.isoformat().replace("+00:00", "Z") for t in implausible], dtype=pl.String))
-        updates["occurred_at"] = (
+        updates[ts] = (
             pl.when(k == "bad_timestamp").then(bad(BAD_TIMESTAMPS))
             .when(k == "implausible_timestamp").then(text)
-            .otherwise(pl.col("occurred_at"))
+            .otherwise(pl.col(ts))
         )
-    if feed == STAGE_OUTCOMES.name:
+    if feed == DEMOGRAPHICS.name:
+        bad_column = pl.lit(pl.Series([BAD_CATEGORIES[p % len(BAD_CATEGORIES)][0] for p in pick], dtype=pl.String))
+        bad_value = pl.lit(pl.Series([BAD_CATEGORIES[p % len(BAD_CATEGORIES)][1] for p in pick], dtype=pl.String))
+        for column in DEMOGRAPHIC_CATEGORIES:
+            updates[column] = pl.when((k == "unknown_category") & (bad_column == column)).then(bad_value)
+            if column == "sex":  # the same candidate and collected_at with another sex (male <-> female)
+                other = pl.when(_normalized(pl.col("sex")) == "male").then(pl.lit("Female")).otherwise(pl.lit("Male"))
+                updates[column] = updates[column].when(k == "conflicting_duplicate").then(other)
+            updates[column] = updates[column].otherwise(pl.col(column))
+    elif feed == STAGE_OUTCOMES.name:
         updates["role"] = pl.when(k == "unknown_role").then(bad(names.bad_roles)).otherwise(pl.col("role"))
         updates["outcome"] = (
             pl.when(missing_b)
@@ -685,7 +887,8 @@ def generate(
     config: Config,
     progress: Callable[[str], None] | None = None,
 ) -> GenerateSummary:
-    """Write synthetic stage_outcomes and interviews files for `applications` applications under `landing`."""
+    """Write synthetic stage_outcomes, interviews and demographics files for `applications` applications
+    under `landing`."""
     if applications < 0:
         raise ValueError("applications must not be negative")
     say = progress or (lambda _line: None)
@@ -695,32 +898,35 @@ def generate(
     end, chunks = _timeline(applications, seed)
     end_s = end.timestamp()
     say(f"generating {applications:,} applications up to {end:%Y-%m-%d} in {len(chunks)} monthly files per feed")
-    for feed in (STAGE_OUTCOMES.name, INTERVIEWS.name):
+    for feed in FEED_OF:
         (landing / feed).mkdir(parents=True, exist_ok=True)
     overlap_chunk = min(1, len(chunks) - 1)
     planners = {
         STAGE_OUTCOMES.name: _DirtyPlanner(STAGE_OUTCOMES.name, STAGE_DIRTY_RATE),
         INTERVIEWS.name: _DirtyPlanner(INTERVIEWS.name, INTERVIEW_DIRTY_RATE),
+        DEMOGRAPHICS.name: _DirtyPlanner(DEMOGRAPHICS.name, DEMOGRAPHIC_DIRTY_RATE),
     }
-    totals = {STAGE_OUTCOMES.name: 0, INTERVIEWS.name: 0}
+    totals = dict.fromkeys(FEED_OF, 0)
     dirty = dict.fromkeys(totals, 0)
     duplicates = 0
     files: list[str] = []
     candidates = 0
     for chunk in chunks:
-        events, interviews, new_candidates = _simulate(chunk, names, seed, end_s, candidates)
-        candidates += new_candidates
+        events, interviews, newcomers = _simulate(chunk, names, seed, end_s, candidates)
+        candidates += len(newcomers["candidate"])
+        responses = _responses(newcomers, seed, chunk, end_s)
         rng = np.random.default_rng([seed, chunk.index, 4242])
-        for feed, arrays, build in (
-            (STAGE_OUTCOMES.name, events, _stage_frame),
-            (INTERVIEWS.name, interviews, _interview_frame),
+        for feed, arrays, build, dirty_rng in (
+            (STAGE_OUTCOMES.name, events, _stage_frame, rng),
+            (INTERVIEWS.name, interviews, _interview_frame, rng),
+            (DEMOGRAPHICS.name, responses, _demographic_frame, np.random.default_rng([seed, chunk.index, 4243])),
         ):
             fmt = FORMAT_ROTATION[feed][chunk.index % 3]
             df = build(arrays, names, fmt)
             if df.height == 0:
                 continue
-            kinds = planners[feed].plan(df.height, fmt, bool(df[FEEDS_ID[feed]].is_not_null().any()))
-            df = _add_dirty(df, feed, kinds, rng, names, fmt)
+            kinds = planners[feed].plan(df.height, fmt, bool(_conflict_sources(df, feed).any()))
+            df = _add_dirty(df, feed, kinds, dirty_rng, names, fmt)
             rel = f"{feed}/{chunk.label}.{fmt}"
             _write(df.drop("_pos", "_dirty"), landing / rel, fmt)
             files.append(rel)
@@ -745,5 +951,7 @@ def generate(
         dirty_interview_rows=dirty[INTERVIEWS.name],
         duplicate_rows=duplicates,
         ends_at=end,
+        demographic_rows=totals[DEMOGRAPHICS.name],
+        dirty_demographic_rows=dirty[DEMOGRAPHICS.name],
     )
 

@@ -25,16 +25,33 @@ import duckdb
 import polars as pl
 
 from funnel.config import Config
-from funnel.contract import BOOLEAN_FALSE, BOOLEAN_TRUE, FORMATS, OUTCOMES, RECOMMENDATIONS, Feed
+from funnel.contract import (
+    BOOLEAN_FALSE,
+    BOOLEAN_TRUE,
+    DEMOGRAPHIC_CATEGORIES,
+    DEMOGRAPHIC_UNKNOWN,
+    FORMATS,
+    OUTCOMES,
+    RECOMMENDATIONS,
+    Feed,
+)
 from funnel.warehouse import limit_memory
 
 Progress = Callable[[str], None]
 
-RECORD_TABLES = {"stage_outcomes": "stage_outcome_records", "interviews": "interview_records"}
+RECORD_TABLES = {
+    "stage_outcomes": "stage_outcome_records",
+    "interviews": "interview_records",
+    "demographics": "demographic_records",
+}
 # Enumerated keys are compared case-insensitively; identifiers are kept exactly as sent (trimmed).
 KEY_COLUMNS = {"role", "stage", "outcome", "skill", "recommendation"}
 BOOLEAN_COLUMNS = {"requires_travel"}
-TIMESTAMP_COLUMN = "occurred_at"
+# Self-identification categories: lower-cased, every run of whitespace, hyphens and punctuation one '_',
+# no '_' at either end ("Black or African American" -> black_or_african_american, "I don't wish to
+# answer" -> i_don_t_wish_to_answer). \pZ: Unicode spaces (a no-break space); \pP: Unicode punctuation
+# (Excel's curly apostrophe); [:punct:]: ASCII punctuation and symbols (/, +, |, ...).
+CATEGORY_SEPARATORS = r"[\s\pZ\pP[:punct:]]+"
 HASH_CHUNK = 1 << 20
 SNIFF_BYTES = 1 << 16
 DECODE_CHUNK = 1 << 22  # bytes decoded at a time when a file is not read as UTF-8 straight from disk
@@ -319,12 +336,12 @@ def _read_text(path: Path, fmt: str, head: bytes, encoding: str | None) -> tuple
         ) from None
 
 
-def read_landing_file(path: Path, feed: Feed, encoding: str | None = None) -> tuple[pl.DataFrame, str | None]:
-    """The file's rows as text, with `__line` (CSV: the line in the file; JSON Lines: the record's
-    position counting non-blank lines; Parquet: the row number, from 1) and `__raw` (the row's
-    original values: a struct of every column of the file, in file order); and the text encoding it
-    was read with (None for Parquet). `encoding` (a Python codec name) forces one; None detects it.
-    Raises FileProblem when the file cannot be ingested at all."""
+def read_table(path: Path, encoding: str | None = None) -> tuple[pl.DataFrame, pl.Series, str | None]:
+    """Any table file's rows, every column as text under its name trimmed and lower-cased; the line of
+    each row (CSV: the line in the file; JSON Lines: the record's position counting non-blank lines;
+    Parquet: the row number, from 1); and the text encoding it was read with (None for Parquet).
+    `encoding` (a Python codec name) forces one; None detects it. Raises FileProblem when the file
+    cannot be read at all."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise FileProblem(
@@ -369,14 +386,21 @@ def read_landing_file(path: Path, feed: Feed, encoding: str | None = None) -> tu
     columns = [c.strip().lower() for c in frame.columns]
     if len(set(columns)) != len(columns):
         raise FileProblem(f"duplicate column names in header: {', '.join(frame.columns)}", used)
-    frame = frame.rename(dict(zip(frame.columns, columns)))
-    missing = [c for c in feed.required if c not in columns]
+    return frame.rename(dict(zip(frame.columns, columns))), lines, used
+
+
+def read_landing_file(path: Path, feed: Feed, encoding: str | None = None) -> tuple[pl.DataFrame, str | None]:
+    """A feed's file: its rows as text in the feed's columns, with `__line` (see read_table) and `__raw`
+    (the row's original values: a struct of every column of the file, in file order); and the text
+    encoding it was read with. Raises FileProblem when the file cannot be ingested at all."""
+    frame, lines, used = read_table(path, encoding)
+    missing = [c for c in feed.required if c not in frame.columns]
     if missing:
         raise FileProblem(f"missing required column(s): {', '.join(missing)}", used)
     return frame.select(
         pl.lit(lines).alias("__line"),
         pl.struct(frame.columns).alias("__raw"),
-        *[(pl.col(c) if c in columns else pl.lit(None, dtype=pl.String)).alias(c) for c in feed.columns],
+        *[(pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c) for c in feed.columns],
     ), used
 
 
@@ -411,11 +435,22 @@ def _sql_list(values) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
+def _category(text: str) -> str:
+    """SQL for a self-identification value normalized: NULL when empty (or only separators)."""
+    return f"nullif(trim(regexp_replace(lower({text}), '{CATEGORY_SEPARATORS}', '_', 'g'), '_'), '')"
+
+
 def _normalized(feed: Feed) -> str:
     exprs = []
     for col in feed.columns:
         text = f"nullif(trim({col}), '')"
-        if col in KEY_COLUMNS:
+        if col in DEMOGRAPHIC_CATEGORIES:
+            # The unknown spellings (declined, not asked) are unknown, as an empty value is: NULL.
+            exprs.append(
+                f"CASE WHEN {_category(text)} NOT IN ({_sql_list(DEMOGRAPHIC_UNKNOWN)}) THEN {_category(text)} END AS {col}"
+            )
+            exprs.append(f"{text} AS __{col}_text")
+        elif col in KEY_COLUMNS:
             exprs.append(f"lower({text}) AS {col}")
         elif col in BOOLEAN_COLUMNS:
             exprs.append(
@@ -423,7 +458,7 @@ def _normalized(feed: Feed) -> str:
                 f"WHEN lower({text}) IN ({_sql_list(BOOLEAN_FALSE)}) THEN false END AS {col}"
             )
             exprs.append(f"{text} AS __{col}_text")
-        elif col == TIMESTAMP_COLUMN:
+        elif col == feed.timestamp_column:
             # Only text starting with a digit: DuckDB also casts 'infinity', '-infinity' and 'epoch'.
             exprs.append(
                 f"try_cast(CASE WHEN {text} GLOB '[0-9]*' THEN {text} END AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS {col}"
@@ -442,6 +477,8 @@ def _allowed_values(feed: Feed, config: Config) -> dict[str, tuple[str, tuple[st
             "stage": ("unknown_stage", config.stages),
             "outcome": ("unknown_outcome", OUTCOMES),
         }
+    if feed.name == "demographics":
+        return {col: ("unknown_category", values) for col, values in DEMOGRAPHIC_CATEGORIES.items()}
     return {
         "stage": ("unknown_stage", config.stages),
         "skill": ("unknown_skill", config.skills),
@@ -464,55 +501,61 @@ def _iso(moment: datetime) -> str:
 
 def _reason_sql(feed: Feed, config: Config, now: datetime) -> tuple[str, str]:
     """CASE expressions for the first reason code that applies to a row (checked at ingestion time
-    `now`), and its detail text."""
-    missing = " OR ".join(f"{c} IS NULL AND __{c}_text IS NULL" if c == TIMESTAMP_COLUMN else f"{c} IS NULL" for c in feed.required)
+    `now`), and its detail text. The feed's timestamp column may be optional (demographics' collected_at):
+    empty, it is NULL and no reason; sent but unreadable, it is a bad_timestamp either way."""
+    ts = feed.timestamp_column
+    missing = " OR ".join(f"{c} IS NULL AND __{c}_text IS NULL" if c == ts else f"{c} IS NULL" for c in feed.required)
     missing_detail = (
         "'missing ' || concat_ws(', ', "
         + ", ".join(
-            f"CASE WHEN {c} IS NULL{' AND __' + c + '_text IS NULL' if c == TIMESTAMP_COLUMN else ''} THEN '{c}' END"
+            f"CASE WHEN {c} IS NULL{' AND __' + c + '_text IS NULL' if c == ts else ''} THEN '{c}' END"
             for c in feed.required
         )
         + ")"
     )
     reasons = [("missing_required", missing, missing_detail)]
     reasons.append(
-        ("bad_timestamp", f"{TIMESTAMP_COLUMN} IS NULL",
-         f"'occurred_at ' || {_quote('__occurred_at_text')} || ' is not an ISO-8601 timestamp'")
+        ("bad_timestamp", f"{ts} IS NULL AND __{ts}_text IS NOT NULL",
+         f"'{ts} ' || {_quote(f'__{ts}_text')} || ' is not an ISO-8601 timestamp'")
     )
     # A date like 9999-12-31 would become the dataset's as-of time and stall every team match.
     latest, earliest = plausible_range(config, now)
     reasons.append(
         ("implausible_timestamp",
-         f"{TIMESTAMP_COLUMN} > TIMESTAMP '{latest.isoformat()}' OR {TIMESTAMP_COLUMN} < TIMESTAMP '{earliest.isoformat()}'",
-         f"'occurred_at ' || {_quote('__occurred_at_text')} || CASE WHEN {TIMESTAMP_COLUMN} > TIMESTAMP '{latest.isoformat()}' "
+         f"{ts} > TIMESTAMP '{latest.isoformat()}' OR {ts} < TIMESTAMP '{earliest.isoformat()}'",
+         f"'{ts} ' || {_quote(f'__{ts}_text')} || CASE WHEN {ts} > TIMESTAMP '{latest.isoformat()}' "
          f"THEN ' is later than the time of ingestion plus future_tolerance_days ({_iso(latest)})' "
          f"ELSE ' is earlier than earliest_timestamp ({_iso(earliest)})' END")
     )
     for col, (code, allowed) in _allowed_values(feed, config).items():
-        reasons.append(
-            (code, f"{col} NOT IN ({_sql_list(allowed)})",
-             f"'{col} ' || {_quote(col)} || ' is not one of: {', '.join(allowed).replace(chr(39), chr(39) * 2)}'")
-        )
+        listed = ", ".join(allowed).replace(chr(39), chr(39) * 2)
+        if col in DEMOGRAPHIC_CATEGORIES:
+            # The value as sent, and what it normalized to: the reason it is no category is often there.
+            text = (f"'{col} ' || {_quote(f'__{col}_text')} || ' (normalized: ' || {_quote(col)} || ') is not one of: "
+                    f"{listed}; nor unknown: {', '.join(DEMOGRAPHIC_UNKNOWN)} or empty'")
+        else:
+            text = f"'{col} ' || {_quote(col)} || ' is not one of: {listed}'"
+        reasons.append((code, f"{col} NOT IN ({_sql_list(allowed)})", text))
     reason = "CASE " + " ".join(f"WHEN {cond} THEN '{code}'" for code, cond, _ in reasons) + " END"
     detail = "CASE " + " ".join(f"WHEN {cond} THEN {text}" for _, cond, text in reasons) + " END"
     return reason, detail
 
 
 def _identity_sql(feed: Feed) -> tuple[str, str]:
-    """The record id (the given id, else a hash of the normalized required fields plus team) and a
-    hash of all normalized content, which tells an exact duplicate from a conflicting one."""
+    """The record id (the given id, else a hash of the normalized identity columns: by default the
+    required fields plus team) and a hash of all normalized content, which tells an exact duplicate
+    from a conflicting one. A NULL field is hashed as empty text."""
 
     def field_text(col: str) -> str:
-        if col == TIMESTAMP_COLUMN:
-            return f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+        if col == feed.timestamp_column:
+            return f"coalesce(strftime({col}, '%Y-%m-%dT%H:%M:%S.%fZ'), '')"
         if col in BOOLEAN_COLUMNS:
             return f"coalesce(CAST({col} AS VARCHAR), '')"
         return f"coalesce({col}, '')"
 
-    id_fields = list(feed.required) + (["team"] if "team" in feed.optional else [])
-    record_id = (
-        f"coalesce({feed.id_column}, sha256(concat_ws(chr(31), {', '.join(field_text(c) for c in id_fields)})))"
-    )
+    id_fields = feed.identity_columns or (*feed.required, *(["team"] if "team" in feed.optional else []))
+    hashed = f"sha256(concat_ws(chr(31), {', '.join(field_text(c) for c in id_fields)}))"
+    record_id = f"coalesce({feed.id_column}, {hashed})" if feed.id_column else hashed
     content = f"sha256(concat_ws(chr(31), {', '.join(field_text(c) for c in (*feed.required, *feed.optional))}))"
     return record_id, content
 
@@ -530,19 +573,24 @@ def _rows_sql(feed: Feed, config: Config, now: datetime) -> str:
     file's position in reading order."""
     reason, detail = _reason_sql(feed, config, now)
     record_id, content_hash = _identity_sql(feed)
+    # Texts as sent, needed for details only (requires_travel's stays: it names the unreadable value in a warning).
+    excluded = ["__context", *([feed.id_column] if feed.id_column else [])]
+    excluded += [f"__{c}_text" for c in (feed.timestamp_column, *DEMOGRAPHIC_CATEGORIES) if c in feed.columns]
+    sent_id = feed.id_column or "NULL::VARCHAR"
     # In line order: the batch then holds its rows in reading order, and storing them keeps it without a sort.
     return f"""
         WITH normalized AS (
-            SELECT __line,
+            SELECT __line, __context,
                 {_normalized(feed)}
             FROM landing_frame
         ),
         checked AS (
-            SELECT *, {reason} AS reason, {detail} AS detail FROM normalized
+            -- __context: where a derived row came from (an ATS table's job and stage), for the detail
+            SELECT *, {reason} AS reason, {detail} || coalesce(' (' || __context || ')', '') AS detail FROM normalized
         )
-        SELECT ?::INTEGER AS __file_order, * EXCLUDE ({feed.id_column}, __{TIMESTAMP_COLUMN}_text),
+        SELECT ?::INTEGER AS __file_order, * EXCLUDE ({', '.join(excluded)}),
             -- an invalid row keeps only the id it was sent with: a hash of invalid fields means nothing
-            CASE WHEN reason IS NULL THEN {record_id} ELSE {feed.id_column} END AS record_id,
+            CASE WHEN reason IS NULL THEN {record_id} ELSE {sent_id} END AS record_id,
             CASE WHEN reason IS NULL THEN {content_hash} END AS content_hash,
             CASE WHEN reason IS NULL THEN 'accepted' ELSE 'quarantined' END AS status
         FROM checked
@@ -746,6 +794,70 @@ def ingest_feed(
     return ingest_files(conn, discover(feed_dir), feed, config, batch_id, progress)
 
 
+class Batch:
+    """One feed's rows on their way in: loaded into a temporary `batch_rows` part by part (a landing
+    file, or the rows derived from an ATS table), then settled, counted and stored. Used as a context
+    manager: the temporary table and the connection's settings are cleaned up however it ends.
+
+    The batch is loaded and classified outside any transaction, each statement committed on its own:
+    rows a transaction adds to a temporary table stay in memory whatever the limit (3.5 GB for 10M
+    events under a 1 GiB limit). Meanwhile no automatic checkpoint: it would compress the batch,
+    dropped soon after, adding about half to the loading time."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, feed: Feed, config: Config,
+                 now: datetime | None = None) -> None:
+        self.conn, self.feed = conn, feed
+        self.now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+        self.orders: set[int] = set()
+        self._settings = conn.execute(
+            "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+        ).fetchone()
+        # A large batch would otherwise take DuckDB's default budget (80% of RAM); capped, DuckDB spills
+        # to its temp directory instead.
+        limit_memory(conn)
+        conn.execute("SET checkpoint_threshold = '1TB'")
+        self.raw_values = RawValues()
+        self.rows_sql = _rows_sql(feed, config, self.now)
+        # The batch table takes its columns from the rows of an empty file.
+        conn.register("landing_frame", pl.DataFrame(
+            schema={"__line": pl.Int64, "__context": pl.String, **dict.fromkeys(feed.columns, pl.String)}))
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_rows AS {self.rows_sql} LIMIT 0", [0])
+        conn.unregister("landing_frame")
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.raw_values.close()
+        self.conn.execute("DROP TABLE IF EXISTS batch_rows")
+        memory_limit, checkpoint_threshold = self._settings
+        self.conn.execute(f"SET memory_limit = '{memory_limit}'")
+        self.conn.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
+
+    def add(self, order: int, frame: pl.DataFrame) -> None:
+        """The rows of one part, at reading position `order`: `__line`, `__raw`, the feed's columns as
+        text and optionally `__context` (appended to a quarantined row's detail)."""
+        if "__context" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("__context"))
+        self.conn.register("landing_frame", frame.drop("__raw"))
+        self.conn.execute(f"INSERT INTO batch_rows {self.rows_sql}", [order])
+        self.conn.unregister("landing_frame")
+        self.raw_values.add(order, frame)
+        self.orders.add(order)
+
+    def settle(self, file_names: list[str], loaded: dict[int, FileResult], result: FeedResult) -> None:
+        """Classify the rows read before and count each part's rows into `loaded` (order -> FileResult)."""
+        if self.orders:
+            classify_batch(self.conn, self.feed, self.raw_values, file_names)
+            _count_batch(self.conn, self.feed, loaded, result)
+        self.conn.execute(f"SET checkpoint_threshold = '{self._settings[1]}'")
+
+    def store(self, batch_id: str, file_names: list[str]) -> None:
+        """Inside the caller's transaction: the accepted rows into the records, the quarantined ones into quarantine."""
+        if self.orders:
+            _store_batch(self.conn, self.feed, batch_id, self.now, file_names)
+
+
 def ingest_files(
     conn: duckdb.DuckDBPyConnection,
     files: list[tuple[str, Path]],
@@ -758,29 +870,11 @@ def ingest_files(
     transaction, so a killed run leaves no partial batch behind."""
     say = progress or (lambda _msg: None)
     result = FeedResult(feed.name)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
     latest, ingested_hashes, seen = _known_files(conn, feed.name)
     file_names = [rel for rel, _ in files]
-    # A large batch would otherwise take DuckDB's default budget (80% of RAM); capped, DuckDB spills
-    # to its temp directory instead.
-    memory_limit, checkpoint_threshold = conn.execute(
-        "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
-    ).fetchone()
-    limit_memory(conn)
-    # The temporary batch is loaded and classified outside the transaction, each statement committed on
-    # its own: rows a transaction adds to a temporary table stay in memory whatever the limit (3.5 GB for
-    # 10M events under a 1 GiB limit). Meanwhile no automatic checkpoint: it would compress the batch,
-    # dropped soon after, adding about half to the loading time.
-    conn.execute("SET checkpoint_threshold = '1TB'")
     loaded: dict[int, FileResult] = {}
     to_record: list[tuple[FileResult, str, int, datetime]] = []
-    raw_values = RawValues()
-    try:
-        rows_sql = _rows_sql(feed, config, now)
-        # The batch table takes its columns from the rows of an empty file.
-        conn.register("landing_frame", pl.DataFrame(schema={"__line": pl.Int64, **dict.fromkeys(feed.columns, pl.String)}))
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_rows AS {rows_sql} LIMIT 0", [0])
-        conn.unregister("landing_frame")
+    with Batch(conn, feed, config) as batch:
         for order, (rel, path) in enumerate(files):
             try:
                 size, mtime = _mtime(path)
@@ -816,10 +910,7 @@ def ingest_files(
                 file_result = FileResult(feed.name, rel, "rejected", problem=str(problem), encoding=problem.encoding)
                 say(f"{feed.name}: {rel}: rejected: {problem}")
             else:
-                conn.register("landing_frame", frame.drop("__raw"))
-                conn.execute(f"INSERT INTO batch_rows {rows_sql}", [order])
-                conn.unregister("landing_frame")
-                raw_values.add(order, frame)
+                batch.add(order, frame)
                 file_result = FileResult(feed.name, rel, "ingested", rows_read=frame.height, encoding=encoding)
                 loaded[order] = file_result
                 read_as = f" ({encoding})" if encoding not in (None, "utf-8") else ""
@@ -829,33 +920,30 @@ def ingest_files(
             seen.add((rel, digest))
             result.files.append(file_result)
             to_record.append((file_result, digest, size, mtime))
-        if loaded:
-            classify_batch(conn, feed, raw_values, file_names)
-            _count_batch(conn, feed, loaded, result)
-        conn.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
+        batch.settle(file_names, loaded, result)
 
         conn.execute("BEGIN TRANSACTION")
         try:
-            if loaded:
-                _store_batch(conn, feed, batch_id, now, file_names)
-            if to_record:
-                conn.executemany(
-                    "INSERT INTO landing_files (feed, path, content_hash, size_bytes, modified_at, status, problem,"
-                    " rows_read, rows_accepted, rows_duplicate, rows_quarantined, batch_id, processed_at, encoding)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (feed.name, f.path, digest, size, mtime, f.status, f.problem or f.warning, f.rows_read,
-                         f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now, f.encoding)
-                        for f, digest, size, mtime in to_record
-                    ],
-                )
+            batch.store(batch_id, file_names)
+            record_landing_files(conn, feed.name, to_record, batch_id, batch.now)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    finally:
-        raw_values.close()
-        conn.execute("DROP TABLE IF EXISTS batch_rows")
-        conn.execute(f"SET memory_limit = '{memory_limit}'")
-        conn.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
     return result
+
+
+def record_landing_files(conn: duckdb.DuckDBPyConnection, feed: str,
+                         files: list[tuple[FileResult, str, int, datetime]], batch_id: str, now: datetime) -> None:
+    """One landing_files row per (file result, content hash, size, mtime)."""
+    if files:
+        conn.executemany(
+            "INSERT INTO landing_files (feed, path, content_hash, size_bytes, modified_at, status, problem,"
+            " rows_read, rows_accepted, rows_duplicate, rows_quarantined, batch_id, processed_at, encoding)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (feed, f.path, digest, size, mtime, f.status, f.problem or f.warning, f.rows_read,
+                 f.rows_accepted, f.rows_duplicate, f.rows_quarantined, batch_id, now, f.encoding)
+                for f, digest, size, mtime in files
+            ],
+        )

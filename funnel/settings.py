@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# Modes of what holds data about people: the working database (0600) and the folders around it (0700).
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
+
+
 @dataclass(frozen=True)
 class FunnelHome:
     """The folder the pipeline works in (FUNNEL_HOME, default ./data)."""
@@ -57,7 +61,11 @@ class FunnelHome:
 
         for feed in FEEDS:
             self.feed_dir(feed).mkdir(parents=True, exist_ok=True)
-        self.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        # Demographics, raw ids and the working database: readable by their owner only (docs/privacy.md).
+        # Folders made by an earlier version are tightened too.
+        for private in (self.warehouse_dir, self.feed_dir("demographics")):
+            private.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+            os.chmod(private, PRIVATE_FOLDER)
 
 
 class FunnelError(Exception):

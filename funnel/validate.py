@@ -41,6 +41,10 @@ class Problems:
         return f"checked {self.files} file(s), {self.rows:,} rows: {verdict}"
 
 
+def _pass_feed() -> str:
+    return "pass " + ", ".join(f"--feed {f}" for f in list(FEEDS)[:-1]) + f" or --feed {list(FEEDS)[-1]}"
+
+
 def _feed_of(path: Path) -> str | None:
     return next((part for part in reversed(path.resolve().parts) if part in FEEDS), None)
 
@@ -52,13 +56,13 @@ def _groups(path: Path, feed: str | None) -> dict[str, list[tuple[str, Path]]]:
     if path.is_file():
         name = feed or _feed_of(path)
         if name is None:
-            raise FunnelError(f"{path}: cannot tell which feed it belongs to; pass --feed stage_outcomes or --feed interviews")
+            raise FunnelError(f"{path}: cannot tell which feed it belongs to; {_pass_feed()}")
         return {name: [(str(path), path)]}
     if feed is None and any((path / f).is_dir() for f in FEEDS):
         return {f: [(str(path / f / rel), p) for rel, p in discover(path / f)] for f in FEEDS if (path / f).is_dir()}
     name = feed or _feed_of(path)
     if name is None:
-        raise FunnelError(f"{path}: cannot tell which feed it holds; pass --feed stage_outcomes or --feed interviews")
+        raise FunnelError(f"{path}: cannot tell which feed it holds; {_pass_feed()}")
     return {name: [(str(path / rel), p) for rel, p in discover(path)]}
 
 

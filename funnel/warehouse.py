@@ -13,14 +13,14 @@ from typing import Iterator
 import duckdb
 
 from funnel.config import Config
-from funnel.settings import FunnelError
+from funnel.settings import PRIVATE_FILE, PRIVATE_FOLDER, FunnelError
 
 log = logging.getLogger("funnel")
 
 # Tables are created if missing and never dropped: ingestion only ever adds rows.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS landing_files (
-    feed              VARCHAR NOT NULL,   -- stage_outcomes | interviews
+    feed              VARCHAR NOT NULL,   -- stage_outcomes | interviews | demographics
     path              VARCHAR NOT NULL,   -- relative to the feed folder, '/'-separated
     content_hash      VARCHAR NOT NULL,   -- sha256 of the file's bytes
     size_bytes        BIGINT  NOT NULL,
@@ -225,9 +225,11 @@ def exclusive_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
 def open_working(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The working database, held exclusively: CLI runs, UI runs and a second `funnel run` take
     turns instead of failing on DuckDB's file lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
     with exclusive_lock(path):
         conn = connect(path)
+        # It holds demographics and raw ids: its owner's only, whatever the umask made it.
+        os.chmod(path, PRIVATE_FILE)
         try:
             limit_memory(conn)
             create_schema(conn)

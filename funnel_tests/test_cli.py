@@ -202,6 +202,20 @@ def test_validate_exit_status_and_lines(tmp_path: Path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "checked 1 file(s), 1 rows: no problems"
 
 
+def test_validate_feed_choices_are_the_contract_feeds(tmp_path: Path, capsys):
+    export = tmp_path / "self_id.csv"
+    export.write_text("candidate_id,sex,race_ethnicity,collected_at\n"
+                      "c1,Female,Black or African American,2025-01-01\n"
+                      "c2,Robot,,\n")
+    assert main(["validate", str(export), "--feed", "demographics", "--home", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{export}:3: unknown_category: sex 'Robot' (normalized: 'robot') is not one of: ")
+    assert out[-1] == "checked 1 file(s), 2 rows: 1 problem(s)"
+    assert build_parser().parse_args(["validate", "x", "--feed", "demographics"]).feed == "demographics"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["validate", "x", "--feed", "candidates"])
+
+
 def test_generate_refuses_a_non_empty_landing_unless_asked(tmp_path: Path, capsys):
     (tmp_path / "landing" / "stage_outcomes").mkdir(parents=True)
     (tmp_path / "landing" / "stage_outcomes" / "mine.csv").write_text("x\n")

@@ -124,10 +124,10 @@ def secret_of(home: Path) -> bytes:
     return (home / "secrets" / "key.secret").read_bytes()
 
 
-def application_ids(home: Path) -> list[str]:
+def application_ids(home: Path, records: str = "stage_outcome_records WHERE true") -> list[str]:
     conn = duckdb.connect(str(home / "warehouse" / "pipeline.duckdb"), read_only=True)
     try:
-        return [r[0] for r in conn.execute("SELECT DISTINCT application_id FROM stage_outcome_records").fetchall()]
+        return [r[0] for r in conn.execute(f"SELECT DISTINCT application_id FROM {records}").fetchall()]
     finally:
         conn.close()
 
@@ -185,13 +185,18 @@ def test_published_keys_are_hmacs_under_the_generated_secret_and_the_secret_leak
     secret = secret_of(first)
     assert len(secret) == 64  # 32 random bytes, as hex
     assert f"generated a new pseudonymization secret in {path}" in reference["first_output"]
+    def keyed(ids: list[str]) -> list[str]:
+        return sorted(hmac.new(secret, i.encode(), hashlib.sha256).hexdigest() for i in ids)
+
     for home in (first, reference["home"]):
         ids = application_ids(home)
-        keys = published_column(home, "application_journeys", "application_key")
-        assert sorted(keys) == sorted(hmac.new(secret, i.encode(), hashlib.sha256).hexdigest() for i in ids)
-        assert set(published_column(home, "loop_skill_coverage", "application_key")) <= set(keys)
-        guessable = {h(i.encode()).hexdigest() for i in ids for h in (hashlib.sha256, hashlib.md5)} | set(ids)
-        assert not guessable & set(keys)
+        loops = application_ids(home, "interview_records WHERE stage = 'onsite'")
+        journey_keys = published_column(home, "application_journeys", "application_key")
+        loop_keys = published_column(home, "loop_skill_coverage", "application_key")
+        assert sorted(journey_keys) == keyed(ids) and sorted(loop_keys) == keyed(loops)
+        everyone = set(ids) | set(loops)
+        guessable = {h(i.encode()).hexdigest() for i in everyone for h in (hashlib.sha256, hashlib.md5)} | everyone
+        assert not guessable & (set(journey_keys) | set(loop_keys))
     # not in the published or working database, the Dagster instance (event log, captured logs),
     # the quality pages, the report, nor what the run printed
     assert leaks(first, secret, reference["first_output"]) == []

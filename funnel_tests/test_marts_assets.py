@@ -44,7 +44,7 @@ def test_lineage_reaches_the_ingestion_assets():
     deps = {a.key.to_user_string(): {d.asset_key.to_user_string() for d in a.specs_by_key[a.key].deps} for a in mart_assets}
     assert deps["stg_stage_outcomes"] == {"stage_outcome_records", "funnel_config"}
     assert deps["stg_interviews"] == {"interview_records", "funnel_config"}
-    assert deps["quarantine_summary"] == {"stage_outcome_records", "interview_records"}
+    assert deps["quarantine_summary"] == {"stage_outcome_records", "interview_records", "demographic_records"}
     assert deps["stage_pass_rates"] == {"int_application_stages", "int_stage_durations", "funnel_config"}
     assert deps["loop_skill_coverage_summary"] == {"loop_skill_coverage"}
     # every mart reaches an ingestion asset through the graph

@@ -45,6 +45,7 @@ def datasets(draw, min_records=0):
                 st.integers(0, 5),  # day
                 st.sampled_from([0, 12]),  # hour: few distinct instants, so plenty of ties
                 st.sampled_from([None, True, False]),
+                st.sampled_from([None, "referral", "agency"]),
             ),
             min_size=min_records,
             max_size=24,
@@ -54,8 +55,8 @@ def datasets(draw, min_records=0):
     ids = draw(st.permutations(range(len(raw))))
     outcomes = [
         Outcome(f"r{ids[i]:03d}", f"app{a}", roles[a], stage, outcome, BASE + timedelta(days=day, hours=hour),
-                requires_travel=travel)
-        for i, (a, stage, outcome, day, hour, travel) in enumerate(raw)
+                requires_travel=travel, source=source)
+        for i, (a, stage, outcome, day, hour, travel, source) in enumerate(raw)
     ]
     raw_interviews = draw(
         st.lists(
@@ -125,6 +126,30 @@ def test_invariants_and_insertion_order(data, seed):
                        "onsite_pass_rate", "onsite_pass_rate_low", "onsite_pass_rate_high")
     for row in rows(conn, "interviewer_calibration"):
         check_rate_row(row, "agreed", "compared", "agreement_rate", "agreement_rate_low", "agreement_rate_high")
+
+    # by source: the stage counts add up to stage_pass_rates, the applications to the journeys, and the
+    # cohort months to the all-time table; the application-level figures are the same on every stage row
+    stage_counts = ("entered", "passed", "failed", "withdrew", "in_progress", "skipped")
+    by_stage, per_source = defaultdict(lambda: [0] * 6), {}
+    for row in rows(conn, "source_effectiveness"):
+        for i, column in enumerate(stage_counts):
+            by_stage[(row["role"], row["stage"])][i] += row[column]
+        figures = (row["applications"], row["reached_onsite"], row["offers_extended"], row["hired"])
+        assert per_source.setdefault((row["role"], row["source"]), figures) == figures
+        assert row["hired"] <= row["applications"] and row["offers_extended"] <= row["applications"]
+        check_rate_row(row, "hired", "applications", "hire_rate", "hire_rate_low", "hire_rate_high")
+        check_rate_row(row | {"decided": row["passed"] + row["failed"]}, "passed", "decided", "pass_rate",
+                       "pass_rate_low", "pass_rate_high")
+        assert (row["median_days_to_hire"] is None) == (row["hired"] == 0)
+    for row in rows(conn, "stage_pass_rates"):
+        assert by_stage.get((row["role"], row["stage"]), [0] * 6) == [row[c] for c in stage_counts]
+    assert sum(f[0] for f in per_source.values()) == len(journeys)
+    monthly_sums = defaultdict(lambda: [0] * 4)
+    for (role, source, _), figures in {(r["role"], r["source"], r["cohort_month"]): (
+            r["applications"], r["reached_onsite"], r["offers_extended"], r["hired"])
+            for r in rows(conn, "source_effectiveness_monthly")}.items():
+        monthly_sums[(role, source)] = [a + b for a, b in zip(monthly_sums[(role, source)], figures)]
+    assert {k: list(v) for k, v in per_source.items()} == dict(monthly_sums)
 
     # the same records inserted in another order give identical marts, row for row
     shuffled_outcomes, shuffled_interviews = list(outcomes), list(interviews)

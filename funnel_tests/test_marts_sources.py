@@ -323,6 +323,9 @@ def test_the_monthly_rows_add_up_to_the_all_time_table():
     # r1..r3 in March, r4 in April: one row per pipeline stage for each cohort, in order
     assert [(r["cohort_month"], r["stage"]) for r in monthly] == (
         [(date(2024, 3, 1), s) for s in DS_PIPELINE] + [(date(2024, 4, 1), s) for s in DS_PIPELINE])
+    march = [r for r in monthly if r["cohort_month"] == date(2024, 3, 1)]
+    assert {(r["applications"], r["hired"], r["median_days_to_hire"]) for r in march} == {(3, 2, 10.25)}
+    assert {r["hire_rate"] for r in march} == {2 / 3}
     april = [r for r in monthly if r["cohort_month"] == date(2024, 4, 1)]
     assert {(r["applications"], r["hired"], r["hire_rate"], r["median_days_to_hire"]) for r in april} == {(1, 0, 0.0, None)}
     assert counts(next(r for r in april if r["stage"] == "take_home")) == (1, 0, 0, 0, 1, 0)

@@ -31,9 +31,9 @@ from funnel.settings import FunnelHome
 PUBLISH = dg.AssetKey("published_warehouse")
 
 
-# 7 on the two record assets; on the 14 published marts: 14 suites, 11 config checks, 14 reconciliations,
+# 10 on the three record assets; on the 14 published marts: 14 suites, 11 config checks, 14 reconciliations,
 # single_terminal_outcome and no_person_level_demographics
-CHECKS = 48
+CHECKS = 51
 
 def project_assets() -> list:
     """The assets of the code location exactly as funnel.definitions assembles them."""
@@ -132,7 +132,7 @@ def test_every_check_is_blocking_and_targets_an_asset_of_the_graph():
     assert {spec.asset_key for spec in specs} <= graph_keys
     targets = {spec.asset_key.to_user_string() for spec in specs}
     assert set(marts.PUBLISHED_MARTS) <= targets
-    assert {"stage_outcome_records", "interview_records"} <= targets
+    assert {"stage_outcome_records", "interview_records", "demographic_records"} <= targets
     # published_warehouse is downstream of every checked mart, so an ERROR on any of them blocks it
     graph = definitions(Path("/nonexistent")).resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get(PUBLISH).parent_keys} >= set(marts.PUBLISHED_MARTS)
@@ -155,7 +155,8 @@ def test_good_data_publishes_and_every_check_is_evaluated(home: Path, good_run):
     failed = {k: e for k, e in evals.items() if not e.passed}
     # the generator's ~1% dirty rows are quarantined: a warning, never an error
     assert all(e.severity == dg.AssetCheckSeverity.WARN for e in failed.values()), failed
-    assert set(failed) <= {"stage_outcome_records:quarantine_share", "interview_records:quarantine_share"}
+    assert set(failed) <= {"stage_outcome_records:quarantine_share", "interview_records:quarantine_share",
+                           "demographic_records:quarantine_share"}
     spr = evals["stage_pass_rates:expectations"]
     assert spr.passed and spr.metadata["broken_expectations"].value == 0
     assert spr.metadata["expectations"].value > 40

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
+from funnel.contract import DEMOGRAPHICS, INTERVIEWS, STAGE_OUTCOMES
 from funnel.ingest import ingest_feed
 from funnel.settings import FunnelError
 from funnel.validate import validate_path
@@ -113,12 +113,38 @@ def test_a_file_outside_a_feed_folder_needs_feed(config, tmp_path):
     with pytest.raises(FunnelError) as caught:
         validate_path(path, config)
     assert str(caught.value) == (
-        f"{path}: cannot tell which feed it belongs to; pass --feed stage_outcomes or --feed interviews")
+        f"{path}: cannot tell which feed it belongs to; pass --feed stage_outcomes, --feed interviews or --feed demographics")
     problems = validate_path(path, config, feed="interviews")
     assert [(f, line, reason) for f, line, reason, _ in problems.items] == [(str(path), 2, "unknown_recommendation")]
     # Checked as the other feed, it is missing that feed's columns.
     other = validate_path(path, config, feed="stage_outcomes")
     assert other.items == [(str(path), None, "rejected_file", "missing required column(s): candidate_id, role, outcome")]
+
+
+def test_validate_the_demographics_feed(config, tmp_path):
+    """Known from its folder, or named with --feed; every reason code of the feed, with file and line."""
+    folder = tmp_path / "landing" / "demographics"
+    columns = ["candidate_id", "sex", "race_ethnicity", "veteran_status", "disability_status", "collected_at"]
+    rows = [
+        {"candidate_id": "C1", "sex": "Female", "race_ethnicity": "Two or More Races", "collected_at": "2024-03-01"},
+        {"candidate_id": "C2", "sex": "I don't wish to answer", "race_ethnicity": "Hispanic/Latino"},
+        {"candidate_id": "", "sex": "Male"},
+        {"candidate_id": "C3", "collected_at": "last spring"},
+        {"candidate_id": "C4", "collected_at": "1970-01-01"},
+        {"candidate_id": "C1", "sex": "Male", "race_ethnicity": "Two or More Races", "collected_at": "2024-03-01"},
+        {"candidate_id": "C5", "disability_status": "Decline to self-identify"},
+    ]
+    path = write_csv(folder / "responses.csv", rows, columns)
+    problems = validate_path(path, config)
+    assert [(f, line, reason) for f, line, reason, _ in problems.items] == [
+        (str(path), 3, "unknown_category"), (str(path), 4, "missing_required"), (str(path), 5, "bad_timestamp"),
+        (str(path), 6, "implausible_timestamp"), (str(path), 7, "conflicting_duplicate")]
+    assert problems.items[0][3].startswith(
+        "race_ethnicity 'Hispanic/Latino' (normalized: 'hispanic_latino') is not one of: hispanic_or_latino, ")
+    assert problems.summary() == "checked 1 file(s), 7 rows: 5 problem(s)"
+    assert validate_path(tmp_path / "landing", config).items == problems.items  # the landing folder: every feed
+    copy = write_csv(tmp_path / "export.csv", rows, columns)
+    assert len(validate_path(copy, config, feed="demographics").items) == 5
 
 
 def test_a_folder_that_is_no_feed_needs_feed(config, tmp_path):
@@ -163,7 +189,7 @@ def test_the_samples_are_valid(config, monkeypatch):
     monkeypatch.chdir(REPO)
     problems = validate_path(Path("data/samples"), config)
     assert problems.lines() == []
-    assert problems.summary() == "checked 6 file(s), 36 rows: no problems"
+    assert problems.summary() == "checked 9 file(s), 48 rows: no problems"
 
 
 def test_each_sample_format_holds_the_same_records(config):
@@ -178,8 +204,19 @@ def test_each_sample_format_holds_the_same_records(config):
     assert [(f.path, f.rows_read, f.rows_accepted, f.rows_duplicate, f.rows_quarantined) for f in iv_result.files] == [
         ("example.csv", 4, 4, 0, 0), ("example.jsonl", 4, 0, 4, 0), ("example.parquet", 4, 0, 4, 0)]
     assert [f.warning for f in so_result.files + iv_result.files] == [None] * 6
+    dm_result = ingest_feed(conn, samples / "demographics", DEMOGRAPHICS, config, "samples")
+    assert [(f.path, f.rows_read, f.rows_accepted, f.rows_duplicate, f.rows_quarantined) for f in dm_result.files] == [
+        ("example.csv", 4, 4, 0, 0), ("example.jsonl", 4, 0, 4, 0), ("example.parquet", 4, 0, 4, 0)]
+    responses = conn.execute("SELECT candidate_id, sex, race_ethnicity, veteran_status, disability_status, collected_at"
+                             " FROM demographic_records ORDER BY candidate_id, collected_at NULLS FIRST").fetchall()
     walk = conn.execute("SELECT stage, outcome, occurred_at, requires_travel FROM stage_outcome_records ORDER BY occurred_at").fetchall()
     conn.close()
+    assert responses == [
+        ("CAND-501", "female", "asian", "not_protected_veteran", "no", datetime(2024, 3, 4, 9, 20)),
+        ("CAND-501", "female", "asian", "not_protected_veteran", None, datetime(2024, 4, 22, 15, 0)),
+        ("CAND-502", None, "hispanic_or_latino", None, None, datetime(2024, 3, 5, 17, 0)),
+        ("CAND-503", "male", "two_or_more_races", "protected_veteran", "yes", None),
+    ]
     assert walk == [
         ("application_review", "passed", datetime(2024, 3, 4, 9, 15), None),
         ("recruiter_screen", "passed", datetime(2024, 3, 6, 15, 30), None),

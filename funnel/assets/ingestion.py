@@ -1,11 +1,15 @@
-"""Ingestion assets: the active configuration, and the two landing feeds as typed records."""
+"""Ingestion assets: the active configuration, and the three landing feeds as typed records.
+
+Demographics are about people: what these assets log and record as metadata is counts, file paths and
+file-level problems, never a row's values (no previews).
+"""
 
 import dagster as dg
 
 from funnel.assets.failures import failure_policy
 from funnel.assets.marts import column_schema
 from funnel.assets.progress import say
-from funnel.contract import INTERVIEWS, STAGE_OUTCOMES, Feed
+from funnel.contract import DEMOGRAPHICS, INTERVIEWS, STAGE_OUTCOMES, Feed
 from funnel.ingest import RECORD_TABLES, FeedResult, ingest_feed
 from funnel.resources import FunnelWarehouse
 from funnel.warehouse import write_config_tables
@@ -25,6 +29,11 @@ RECORD_COLUMNS = {
     "interviewer_id": "The interviewer.",
     "skill": "The skill this interviewer was assigned to evaluate.",
     "recommendation": "strong_yes, yes, no, strong_no or no_decision.",
+    "sex": "Self-identified: female, male or another; NULL = unknown (declined, not answered).",
+    "race_ethnicity": "Self-identified race/ethnicity category (docs/contract.md); NULL = unknown.",
+    "veteran_status": "protected_veteran or not_protected_veteran; NULL = unknown.",
+    "disability_status": "yes or no; NULL = unknown.",
+    "collected_at": "When the response was collected, in UTC; NULL when the export has none.",
     "content_hash": "sha256 of the normalized content: equal ids with unequal content are conflicting duplicates.",
     "source_file": "Landing file the record was first read from, relative to its feed folder.",
     "source_line": "Line in that file (CSV: file line; JSON Lines: record number; Parquet: row number).",
@@ -68,8 +77,9 @@ def _summary_markdown(result: FeedResult) -> str:
     return "\n".join(lines) if len(lines) > 2 else "No new or changed files."
 
 
-def _ingestion_asset(feed: Feed, description: str) -> dg.AssetsDefinition:
+def _ingestion_asset(feed: Feed, description: str, columns: dict[str, str] | None = None) -> dg.AssetsDefinition:
     table = RECORD_TABLES[feed.name]
+    descriptions = {**RECORD_COLUMNS, **(columns or {})}
 
     @dg.asset(
         name=table,
@@ -89,7 +99,7 @@ def _ingestion_asset(feed: Feed, description: str) -> dg.AssetsDefinition:
                 quarantined_total = conn.execute(
                     "SELECT count(*) FROM quarantined_rows WHERE feed = ?", [feed.name]
                 ).fetchall()[0][0]
-                schema = column_schema(conn, table, RECORD_COLUMNS)
+                schema = column_schema(conn, table, descriptions)
         accepted = result.total("rows_accepted")
         say(
             context,
@@ -126,4 +136,13 @@ interview_records = _ingestion_asset(
     INTERVIEWS,
     "Onsite-loop interviews from landing/interviews/ (one interviewer's assigned skill and recommendation), "
     "typed and deduplicated like the stage outcomes; rows breaking the contract go to quarantined_rows.",
+)
+demographic_records = _ingestion_asset(
+    DEMOGRAPHICS,
+    "Voluntary self-identification from landing/demographics/ (sex, race/ethnicity, veteran and disability "
+    "status), one row per response, categories normalized (unknowns as NULL) and deduplicated by candidate and "
+    "collected_at. Working database only, never published: the marts use it only for adverse_impact's "
+    "suppressed aggregates. Its metadata and logs hold counts, never a response's values.",
+    {"record_id": "sha256 of candidate_id and collected_at (empty when none): a response has no id of its own.",
+     "candidate_id": "The person who responded."},
 )

@@ -44,7 +44,7 @@ SOURCE_ASSETS: dict[str, tuple[str, ...]] = {
     "interview_records": ("interview_records",),
     "demographic_records": ("demographic_records",),
     # The ingestion assets record refused rows and landing files as they go.
-    "quarantined_rows": ("stage_outcome_records", "interview_records"),
+    "quarantined_rows": ("stage_outcome_records", "interview_records", "demographic_records"),
     "landing_files": ("interview_records",),
     "config_stages": ("funnel_config",),
     "config_role_stages": ("funnel_config",),

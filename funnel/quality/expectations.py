@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 
-from funnel.contract import FEEDS, OUTCOMES, RECOMMENDATIONS
+from funnel.contract import DEMOGRAPHIC_CATEGORIES, FEEDS, OUTCOMES, RECOMMENDATIONS
 from funnel.quality.report import plain
 from funnel.settings import FunnelError
 from funnel.warehouse import table_columns
@@ -68,6 +68,8 @@ class TableSpec:
     ordered: tuples of columns whose values never decrease left to right (where both are not NULL).
     accepted: column -> allowed values, or the name of a config list ("roles", "stages", "skills").
     invariants: name -> SQL boolean over one row that must not be false (NULL operands pass).
+    private: columns whose values a result never shows (demographics about a person): example rows
+        leave them out, and the unexpected values of a rule on one of them are counted, not listed.
     """
 
     key: tuple[str, ...]
@@ -81,6 +83,7 @@ class TableSpec:
     ordered: tuple[tuple[str, ...], ...] = ()
     accepted: Mapping[str, tuple[Any, ...] | str] = field(default_factory=dict)
     invariants: Mapping[str, str] = field(default_factory=dict)
+    private: tuple[str, ...] = ()
 
 
 _STAGE_RATE_SPEC = dict(
@@ -343,6 +346,19 @@ RECORD_SPECS: dict[str, TableSpec] = {
         accepted={"recommendation": RECOMMENDATIONS, "stage": "stages", "skill": "skills"},
         invariants={"content_hash is a sha256 (64 hex digits)": "regexp_full_match(content_hash, '[0-9a-f]{64}')"},
     ),
+    # NULL in a category column is unknown. The pages and check metadata never show a category (or whose it
+    # is) next to a record: failing rows are shown by record_id, unexpected values only counted.
+    "demographic_records": TableSpec(
+        key=("record_id",),
+        types={"record_id": "str", "candidate_id": "str", **dict.fromkeys(DEMOGRAPHIC_CATEGORIES, "str"),
+               "collected_at": "timestamp", "source_line": "int"},
+        not_null=("candidate_id", "content_hash", "source_file", "source_line", "batch_id", "ingested_at"),
+        accepted=dict(DEMOGRAPHIC_CATEGORIES),
+        invariants={"content_hash is a sha256 (64 hex digits)": "regexp_full_match(content_hash, '[0-9a-f]{64}')",
+                    "record_id is a sha256 of candidate_id and collected_at (64 hex digits)":
+                        "regexp_full_match(record_id, '[0-9a-f]{64}')"},
+        private=("candidate_id", *DEMOGRAPHIC_CATEGORIES),
+    ),
 }
 
 TABLE_SPECS: dict[str, TableSpec] = {**RECORD_SPECS, **MART_SPECS}
@@ -570,11 +586,17 @@ def _exception_message(info: Any) -> str | None:
     return str(info)
 
 
-def _shown_columns(rule: Rule, key: Sequence[str], example_columns: Mapping[str, Sequence[str]] | None) -> list[str]:
+def _shown_columns(rule: Rule, key: Sequence[str], example_columns: Mapping[str, Sequence[str]] | None,
+                   private: Sequence[str] = ()) -> list[str]:
     """The columns of a failing rule's example rows: the key, then the rule's own columns (for an
-    invariant, the columns its SQL reads)."""
+    invariant, the columns its SQL reads), except the private ones."""
     own = (example_columns or {}).get(rule.description, ()) if rule.sql is not None else rule.columns
-    return list(dict.fromkeys((*key, *own)))
+    return [c for c in dict.fromkeys((*key, *own)) if c not in private]
+
+
+def _lists_values(rule: Rule, private: Sequence[str]) -> bool:
+    """Whether a rule's unexpected values may be listed: not when they are a private column's."""
+    return not set(_columns_of(rule)) & set(private)
 
 
 def _example_rows(frame: Any, indexes: Sequence[Any], columns: Sequence[str]) -> tuple[dict, ...]:
@@ -611,12 +633,14 @@ def validate_frame(
     where: str | None = None,
     example_columns: Mapping[str, Sequence[str]] | None = None,
     broken: Sequence[ExpectationOutcome] = (),
+    private: Sequence[str] = (),
 ) -> SuiteResult:
     """Validate a pandas frame against `rules` with an ephemeral GX context.
 
     `example_columns` maps a rule's description to extra columns to show in its example rows
-    (the key columns and the rule's own columns are always shown). `broken` are outcomes already
-    known to be broken (e.g. an invariant whose SQL does not bind); they are reported as such.
+    (the key columns and the rule's own columns are always shown, `private` ones never: a rule on
+    one lists no unexpected values). `broken` are outcomes already known to be broken (e.g. an
+    invariant whose SQL does not bind); they are reported as such.
     """
     gx = _quiet_gx()
     import great_expectations.expectations as gxe  # noqa: PLC0415
@@ -668,7 +692,7 @@ def validate_frame(
         if not item.success and exception is None and not res:
             # what GX's SQL datasource over DuckDB does: success=False with nothing evaluated. Not bad data.
             exception = "failed with an empty result: Great Expectations evaluated nothing"
-        shown = _shown_columns(rule, key, example_columns)
+        shown = _shown_columns(rule, key, example_columns, private)
         failed = not item.success and exception is None
         outcomes[index] = ExpectationOutcome(
             description=rule.description,
@@ -678,7 +702,8 @@ def validate_frame(
             element_count=res.get("element_count"),
             unexpected_count=res.get("unexpected_count"),
             unexpected_percent=res.get("unexpected_percent"),
-            partial_unexpected=tuple(plain(v) for v in res.get("partial_unexpected_list") or ()),
+            partial_unexpected=tuple(plain(v) for v in res.get("partial_unexpected_list") or ())
+            if _lists_values(rule, private) else (),
             example_rows=_example_rows(frame, res.get("partial_unexpected_index_list") or [], shown) if failed else (),
             observed_value=plain(res.get("observed_value")),
             exception=exception,
@@ -754,7 +779,8 @@ def validate_table(
     if engine is None:
         rows = conn.execute(f"SELECT count(*) FROM {_ident(table)}{filter_sql}", list(params)).fetchone()[0]
         engine = "great_expectations" if rows <= gx_max_rows() else "duckdb"
-    common = dict(key=spec.key, table=table, where=shown_where, example_columns=example_columns, broken=broken)
+    common = dict(key=spec.key, table=table, where=shown_where, example_columns=example_columns, broken=broken,
+                  private=spec.private)
     if engine == "duckdb":
         rows_sql = f"SELECT {select} FROM {_ident(table)}{f' WHERE {shown_where}' if shown_where else ''}"
         return validate_in_duckdb(conn, suite_name or table, rows_sql, kept_rules,
@@ -842,6 +868,7 @@ def validate_in_duckdb(
     where: str | None = None,
     example_columns: Mapping[str, Sequence[str]] | None = None,
     broken: Sequence[ExpectationOutcome] = (),
+    private: Sequence[str] = (),
 ) -> SuiteResult:
     """The rules of `validate_frame`, evaluated as SQL over the rows of `rows_sql`: one scan for
     every row-by-row rule, one GROUP BY per uniqueness rule, the column types from the table. The
@@ -850,14 +877,15 @@ def validate_in_duckdb(
     conn.execute(f"CREATE OR REPLACE TEMP VIEW validated_rows AS {rows_sql}")
     try:
         return _validate_rows(conn, suite_name, rules, types, key, example_columns or {}, broken,
-                              table or suite_name, where)
+                              table or suite_name, where, private)
     finally:
         conn.execute("DROP VIEW IF EXISTS validated_rows")
 
 
 def _validate_rows(conn: duckdb.DuckDBPyConnection, suite_name: str, rules: Sequence[Rule],
                    types: Mapping[str, str], key: Sequence[str], example_columns: Mapping[str, Sequence[str]],
-                   broken: Sequence[ExpectationOutcome], table: str, where: str | None) -> SuiteResult:
+                   broken: Sequence[ExpectationOutcome], table: str, where: str | None,
+                   private: Sequence[str] = ()) -> SuiteResult:
     total = conn.execute("SELECT count(*) FROM validated_rows").fetchone()[0]
     order = ", ".join(_ident(c) for c in key if c in types) or "ALL"
     counted: dict[int, tuple[str, list[Any]]] = {}  # rule index -> (where an unexpected row is, its parameters)
@@ -902,7 +930,7 @@ def _validate_rows(conn: duckdb.DuckDBPyConnection, suite_name: str, rules: Sequ
         examples: tuple[dict, ...] = ()
         if unexpected:
             picked = _columns_of(rule)
-            shown = [c for c in _shown_columns(rule, key, example_columns) if c in types]
+            shown = [c for c in _shown_columns(rule, key, example_columns, private) if c in types]
             fetched = conn.execute(
                 f"SELECT {', '.join(_ident(c) for c in (*picked, *shown))} FROM validated_rows WHERE {condition} "
                 f"ORDER BY {order} LIMIT {PARTIAL_UNEXPECTED}", condition_params).fetchall()
@@ -910,7 +938,8 @@ def _validate_rows(conn: duckdb.DuckDBPyConnection, suite_name: str, rules: Sequ
             # as GX lists them: a value, a pair as [A, B], a compound key as {column: value}
             compound = rule.expectation == "ExpectCompoundColumnsToBeUnique"
             partial = tuple(plain(row[0]) if width == 1 else plain(dict(zip(picked, row)) if compound else
-                                                                    list(row[:width])) for row in fetched)
+                                                                    list(row[:width])) for row in fetched
+                            ) if _lists_values(rule, private) else ()
             examples = tuple({c: plain(v) for c, v in zip(shown, row[width:])} for row in fetched[:EXAMPLE_ROWS])
         outcomes[index] = ExpectationOutcome(
             description=rule.description,

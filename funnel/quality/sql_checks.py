@@ -5,7 +5,7 @@ Each check returns a `SqlCheckResult`: passed, how many rows/keys fail, example 
 does not), a few numbers for the check's metadata, and the SQL that found the failures.
 
 Checks:
-    unique_record_ids(conn, table)       no record id twice in stage_outcome_records / interview_records
+    unique_record_ids(conn, table)       no record id twice in a records table (stage outcomes, interviews, demographics)
     one_role_per_application(conn)       every application's stage-outcome records name one role
     mart_rows_in_config(conn, mart)      every mart row's role / stage exists in config_role_stages / config_stages
     single_terminal_outcome(conn)        no application counted at two terminal outcomes at one stage
@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import duckdb
 
-from funnel.contract import DEMOGRAPHIC_CATEGORIES
+from funnel.contract import DEMOGRAPHIC_CATEGORIES, FEEDS
 from funnel.ingest import RECORD_TABLES
 from funnel.quality.report import plain
 
@@ -631,8 +631,12 @@ def quarantine_share(
             [feed, batch_id],
         ).fetchall()
     ]
-    sql = """
-        SELECT source_file, source_line, reason, detail FROM quarantined_rows
+    # A demographics row's detail can hold its category as sent (unknown_category): shown beside its file and
+    # line, it would say something about a person. Its examples are where and why only; quarantined_rows (the
+    # working database) and `funnel validate` have the rest.
+    private = any(column in DEMOGRAPHIC_CATEGORIES for column in FEEDS[feed].columns) if feed in FEEDS else False
+    sql = f"""
+        SELECT source_file, source_line, reason{'' if private else ', detail'} FROM quarantined_rows
         WHERE feed = ? AND batch_id = ? ORDER BY source_file, source_line
     """
     _, examples = failing_rows(conn, sql, [feed, batch_id])
