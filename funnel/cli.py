@@ -90,8 +90,11 @@ def _describe_check(evaluation) -> str:
 def cmd_run(args: argparse.Namespace, home: FunnelHome) -> int:
     from funnel.config import load_config
 
+    from funnel.keys import load_secret
+
     load_config(home.config_file)  # a broken funnel.yaml fails here, before any run starts
     home.ensure()
+    load_secret(home)  # and so does an unreadable pseudonymization secret (generated on first use)
     _prepare_environment(home)
     if args.full_refresh:
         _forget_working_database(home)
@@ -386,10 +389,36 @@ def cmd_generate(args: argparse.Namespace, home: FunnelHome) -> int:
         return 0
     if existing and not args.force:
         raise FunnelError(f"{landing} already has {len(existing)} file(s); use --force to add generated files anyway")
-    summary = generate(landing, args.applications, args.seed, load_config(home.config_file), progress=_progress)
+    config = load_config(home.config_file)
+    if args.shape != "contract":
+        from importlib import resources
+
+        from funnel.sources.shapes import add_block_to_config, generate_shape
+
+        summary, block = generate_shape(landing, args.shape, args.applications, args.seed, config, progress=_progress)
+        print(f"generated {summary.applications:,} applications as {args.shape}'s tables under {landing / args.shape} "
+              f"(and {summary.demographic_rows:,} demographic responses under {landing / 'demographics'})")
+        default = resources.files("funnel").joinpath("default_config.yaml").read_text(encoding="utf-8")
+        print(add_block_to_config(home.config_file, args.shape, block, default))
+        return 0
+    summary = generate(landing, args.applications, args.seed, config, progress=_progress)
     print(f"generated {summary.applications:,} applications: {summary.stage_events:,} stage events, "
           f"{summary.interview_rows:,} interviews and {summary.demographic_rows:,} demographic responses "
           f"in {len(summary.files)} files under {landing}")
+    return 0
+
+
+def cmd_sources_suggest(args: argparse.Namespace, home: FunnelHome) -> int:
+    """A starting `sources:` block for the ATS tables under the landing folder."""
+    from funnel.config import load_config
+    from funnel.sources import ATS_NAMES
+    from funnel.sources.suggest import suggest
+
+    landing = Path(args.landing).resolve() if args.landing else home.landing
+    text = suggest(landing, load_config(home.config_file))
+    if not text:
+        raise FunnelError(f"no ATS tables under {landing} (looked in {', '.join(f'{a}/' for a in ATS_NAMES)})")
+    print(text, end="")
     return 0
 
 
@@ -397,11 +426,40 @@ def cmd_validate(args: argparse.Namespace, home: FunnelHome) -> int:
     from funnel.config import load_config
     from funnel.validate import validate_path
 
-    problems = validate_path(Path(args.path), load_config(home.config_file), feed=args.feed, progress=_progress)
-    for line in problems.lines():
-        print(line)
-    print(problems.summary())
-    return 1 if problems.count else 0
+    from funnel.sources import ATS_NAMES
+
+    config = load_config(home.config_file)
+    path = Path(args.path)
+    ats_folders = [path] if path.is_dir() and path.name in ATS_NAMES and args.feed is None else []
+    if not ats_folders and path.is_dir() and args.feed is None:
+        ats_folders = [path / ats for ats in ATS_NAMES if (path / ats).is_dir()]
+    found = 0
+    if not ats_folders or path.name not in ATS_NAMES:
+        problems = validate_path(path, config, feed=args.feed, progress=_progress)
+        for line in problems.lines():
+            print(line)
+        print(problems.summary())
+        found += problems.count
+    for folder in ats_folders:
+        found += _validate_ats(folder, config)
+    return 1 if found else 0
+
+
+def _validate_ats(folder: Path, config) -> int:
+    """An ATS folder: what the sources: mapping lacks (with counts), and every other problem a run would
+    quarantine or reject, without ingesting anything."""
+    from funnel.sources.suggest import unmapped
+
+    ats = folder.name
+    missing, problems = unmapped(ats, folder, config)
+    for value, events in missing:
+        print(f"{folder}: {value}: {events:,} event(s)")
+    for file, line, reason, detail in problems:
+        print(f"{file}:{line}: {reason}: {detail}" if line else f"{file}: {reason}: {detail}")
+    print(f"checked {ats} tables under {folder}: "
+          + ("no problems" if not (missing or problems) else
+             f"{len(missing)} unmapped value(s), {len(problems)} other problem(s)"))
+    return len(missing) + len(problems)
 
 
 def cmd_config(args: argparse.Namespace, home: FunnelHome) -> int:
@@ -480,10 +538,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", help="landing folder to write into (default: FUNNEL_HOME/landing)")
     gen.add_argument("--if-empty", action="store_true", help="do nothing when the landing folder has files")
     gen.add_argument("--force", action="store_true", help="write even when the landing folder has files")
+    gen.add_argument("--shape", choices=["contract", "greenhouse", "lever", "ashby"], default="contract",
+                     help="write contract files (default), or the same funnel as an ATS connector syncs it, with "
+                          "its sources: block added to funnel.yaml")
     gen.set_defaults(func=cmd_generate)
 
+    src = sub.add_parser("sources", help="applicant tracking system tables under landing/<ats>/ (docs/sources.md)")
+    src_sub = src.add_subparsers(dest="sources_command", required=True,
+                                 parser_class=lambda **kw: argparse.ArgumentParser(parents=[common], **kw))
+    sug = src_sub.add_parser("suggest", help="print a starting sources: block for the ATS tables found")
+    sug.add_argument("--landing", help="the landing folder to look in (default: FUNNEL_HOME/landing)")
+    sug.set_defaults(func=cmd_sources_suggest)
+
     val = sub.add_parser("validate", help="check landing files against the contract without ingesting")
-    val.add_argument("path", help="a file, a feed folder, or a landing folder")
+    val.add_argument("path", help="a file, a feed folder, an ATS folder (landing/greenhouse), or a landing folder")
     val.add_argument("--feed", choices=list(FEEDS), help="the feed (default: from the path)")
     val.set_defaults(func=cmd_validate)
 

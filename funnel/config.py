@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from funnel.settings import FunnelError
+from funnel.sources.mapping import SourceMapping, parse_sources
 
 DEFAULT_CONFIG_NAME = "default_config.yaml"
 TOP_LEVEL_KEYS = {
     "stages", "roles", "skills", "team_matching_stall_days", "quarantine_threshold",
-    "future_tolerance_days", "earliest_timestamp", "encoding", "pseudonymize_interviewers", "fairness",
+    "future_tolerance_days", "earliest_timestamp", "encoding", "pseudonymize_interviewers", "fairness", "sources",
 }
 FAIRNESS_KEYS = {"min_group_size", "min_group_share"}
 DEFAULT_EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
@@ -61,6 +62,8 @@ class Config:
     encoding: str | None = None
     pseudonymize_interviewers: bool = False
     fairness: Fairness = Fairness()
+    # ATS name -> its mapping (funnel/sources/mapping.py); empty when only contract files are used.
+    sources: Mapping[str, SourceMapping] = field(default_factory=dict)
     source: str = "<default>"
 
     @property
@@ -93,6 +96,8 @@ class Config:
             data["encoding"] = self.encoding
         data["pseudonymize_interviewers"] = self.pseudonymize_interviewers
         data["fairness"] = {"min_group_size": self.fairness.min_group_size, "min_group_share": self.fairness.min_group_share}
+        if self.sources:
+            data["sources"] = {ats: mapping.to_dict() for ats, mapping in self.sources.items()}
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
 
 
@@ -170,9 +175,12 @@ def parse_config(data: Any, source: str) -> Config:
     pseudonymize = data.get("pseudonymize_interviewers", False)
     if not isinstance(pseudonymize, bool):
         raise ConfigError(source, "pseudonymize_interviewers", f"must be true or false, got {pseudonymize!r}")
+    all_skills = tuple(dict.fromkeys([*(s for r in roles.values() for s in r.onsite_skills), *extra]))
+    sources = parse_sources(data.get("sources"), source, stages=stages, roles=tuple(roles), skills=all_skills,
+                            error=lambda key, problem: ConfigError(source, key, problem))
     return Config(
         stages, roles, extra, stall, float(threshold), tolerance, earliest, encoding, pseudonymize,
-        _fairness(data.get("fairness", {}), source), source,
+        _fairness(data.get("fairness", {}), source), sources, source,
     )
 
 

@@ -19,8 +19,11 @@ from the network); text in the charts is drawn as paths, so it looks the same ev
 
 Every chart is a `<figure class="chart" id="...">` with an inline `<svg>`, followed by a
 `<table class="data" id="table-...">` holding the same figures; numeric cells carry the exact
-value in `data-value`. Ids: `funnel-<role>` (one per role with applications), `skip-rates`,
-`team-matching-dropoff`, `loop-skill-coverage`.
+value in `data-value`. Ids: `funnel-<role>` (one per role with applications), `sources-<role>`
+(source effectiveness, per role with at least one named source), `adverse-impact-<role>` (per role
+with a group compared against a reference group), `skip-rates`, `team-matching-dropoff`,
+`loop-skill-coverage`. A role's source and adverse-impact tables are `table-sources-<role>` and
+`table-adverse-impact-<role>` even when its chart is left out (nothing to chart).
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class ReportData:
     dropoff: list[dict] = field(default_factory=list)
     loop_summary: list[dict] = field(default_factory=list)
     missing_skills: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+    adverse_impact: list[dict] = field(default_factory=list)
     missing_tables: list[str] = field(default_factory=list)
 
     @property
@@ -111,15 +116,31 @@ class ReportData:
     @property
     def funnel_ids(self) -> dict[str, str]:
         """role -> the id of its funnel chart, `funnel-<role>` (made unique should two roles slug alike)."""
-        ids: dict[str, str] = {}
-        for role in self.roles_with_applications:
-            base = candidate = f"funnel-{slug(role)}"
-            n = 1
-            while candidate in ids.values():
-                n += 1
-                candidate = f"{base}-{n}"
-            ids[role] = candidate
-        return ids
+        return _role_ids("funnel", self.roles_with_applications)
+
+    @property
+    def source_ids(self) -> dict[str, str]:
+        """role -> `sources-<role>`, for every role in source_effectiveness."""
+        return _role_ids("sources", dict.fromkeys(r["role"] for r in self.sources))
+
+    @property
+    def impact_ids(self) -> dict[str, str]:
+        """role -> `adverse-impact-<role>`, for every role with applications or adverse_impact rows."""
+        return _role_ids("adverse-impact", dict.fromkeys(
+            [*self.roles_with_applications, *(r["role"] for r in self.adverse_impact)]))
+
+
+def _role_ids(prefix: str, roles: Iterable[str]) -> dict[str, str]:
+    """role -> `<prefix>-<slug of role>`, made unique should two roles slug alike."""
+    ids: dict[str, str] = {}
+    for role in roles:
+        base = candidate = f"{prefix}-{slug(role)}"
+        n = 1
+        while candidate in ids.values():
+            n += 1
+            candidate = f"{base}-{n}"
+        ids[role] = candidate
+    return ids
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,6 +197,26 @@ QUERIES: dict[str, tuple[str, str]] = {
         " FROM (SELECT role, skills_missing, unnest(skills_required) AS skill"
         "       FROM loop_skill_coverage WHERE role IS NOT NULL)"
         " GROUP BY role, skill ORDER BY role, skill",
+    ),
+    # The application-level figures of each role and source, read once: they repeat on every stage row
+    # (docs/metrics.md), so take the hire_stage row (any row of the pair should that one be missing).
+    "sources": (
+        "source_effectiveness",
+        "SELECT role, source, hire_stage, applications, reached_onsite, onsite_passed, onsite_failed,"
+        " onsite_pass_rate, onsite_pass_rate_low, onsite_pass_rate_high, offers_extended, offers_accepted,"
+        " offers_declined, offers_rescinded, offers_pending, offer_acceptance_rate, offer_acceptance_rate_low,"
+        " offer_acceptance_rate_high, hired, hire_rate, hire_rate_low, hire_rate_high, median_days_to_hire"
+        " FROM source_effectiveness"
+        " QUALIFY row_number() OVER (PARTITION BY role, source ORDER BY stage = hire_stage DESC, stage_order) = 1"
+        " ORDER BY role, source",
+    ),
+    "adverse_impact": (
+        "adverse_impact",
+        "SELECT role, step, step_order, dimension, group_name, applicants, selected, selection_rate,"
+        " reference_group, is_reference, impact_ratio, four_fifths_flag, z, p_value, significant, shortfall,"
+        " flip_flop, suppressed, below_min_share FROM adverse_impact"
+        " ORDER BY role, step_order, CASE dimension WHEN 'sex' THEN 1 WHEN 'race_ethnicity' THEN 2"
+        " WHEN 'sex_x_race_ethnicity' THEN 3 ELSE 4 END, dimension, group_name = 'unknown', group_name",
     ),
 }
 
@@ -280,6 +321,67 @@ def wilson(successes: int | None, n: int | None) -> tuple[float, float] | None:
     if successes is None or not n:
         return None
     return wilson_interval(successes, n)
+
+
+UNKNOWN = "unknown"  # the group (and source) of everyone who did not say, or declined to
+DIMENSIONS = {"sex": "sex", "race_ethnicity": "race/ethnicity", "sex_x_race_ethnicity": "sex \u00d7 race/ethnicity"}
+CHARTED_DIMENSIONS = ("sex", "race_ethnicity")  # the intersection has too many groups to chart: table only
+
+
+def _truncate(value: float, digits: int) -> float:
+    """Cut (not round) to `digits` decimals, so a value just under a threshold never prints as the
+    threshold: an impact ratio of 0.7996 reads 0.79, not 0.80. The 1e-9 absorbs floating-point noise
+    (0.6 / 0.75 = 0.7999999999999999 is exactly 4/5 and reads 0.80)."""
+    scale = 10 ** digits
+    return math.floor(value * scale + 1e-9) / scale
+
+
+def fmt_ratio(value: float | None) -> str:
+    """An impact ratio with two decimals, truncated (see _truncate); NULL as an en dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NO_VALUE
+    return f"{_truncate(value, 2):.2f}"
+
+
+def fmt_p(value: float | None) -> str:
+    """A p-value: '<0.001' when tiny, else three decimals, truncated (0.0499 reads 0.049, not 0.050)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NO_VALUE
+    return "<0.001" if value < 0.001 else f"{_truncate(value, 3):.3f}"
+
+
+def fmt_yes_no(value: bool | None) -> str:
+    return NO_VALUE if value is None else ("yes" if value else "no")
+
+
+def group_label(name: str) -> str:
+    """A group as people read it: female_x_asian -> 'female \u00d7 asian'; unknown says what it holds."""
+    if name == UNKNOWN:
+        return "unknown (incl. declined)"
+    return name.replace("_x_", " \u00d7 ").replace("_", " ")
+
+
+def impact_status(row: Mapping[str, Any]) -> str:
+    """What an adverse_impact row is: reference, compared, suppressed, under_share, unknown or no_reference."""
+    if row["suppressed"]:
+        return "suppressed"
+    if row["group_name"] == UNKNOWN:
+        return "unknown"
+    if row["below_min_share"]:
+        return "under_share"
+    if row["reference_group"] is None:
+        return "no_reference"
+    return "reference" if row["is_reference"] else "compared"
+
+
+IMPACT_STATUS_TEXT = {
+    "reference": "reference",
+    "compared": "compared",
+    "suppressed": "suppressed",
+    "under_share": "not compared (under the minimum share)",
+    "unknown": "unknown: not compared",
+    "no_reference": "not compared (no reference group)",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -576,6 +678,213 @@ def coverage_figure(data: ReportData):
     return _with_rc("loop-skill-coverage", draw)
 
 
+def source_rows(data: ReportData, role: str) -> list[dict]:
+    """A role's sources, busiest first (then by name), `unknown` last: the chart's and the table's order."""
+    rows = [r for r in data.sources if r["role"] == role]
+    return sorted(rows, key=lambda r: (r["source"] == UNKNOWN, -r["applications"], r["source"]))
+
+
+NICE_LIMITS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+
+def _hire_rate_limit(rows: Sequence[dict]) -> float:
+    """The hire-rate axis: room for twice the best rate and for at least half of the intervals; the
+    wider intervals of small sources run off the edge (drawn with an arrow) rather than squash the rest."""
+    rates = sorted(r["hire_rate"] for r in rows if r["hire_rate"] is not None)
+    highs = sorted(r["hire_rate_high"] for r in rows if r["hire_rate_high"] is not None)
+    if not rates:
+        return 1.0
+    target = max(2 * rates[-1], highs[(len(highs) - 1) // 2] if highs else 0.0)
+    return next((limit for limit in NICE_LIMITS if limit >= target), 1.0)
+
+
+def _rate_panel(ax, rows: Sequence[dict], keys: tuple[str, str, str], counts: Callable[[dict], tuple[int, int]],
+                colour: str, limit: float, none_text: str) -> None:
+    """Rates with their 95% Wilson intervals, one row per source, the rate and its counts above the point."""
+    rate_key, low_key, high_key = keys
+    for i, r in enumerate(rows):
+        rate, low, high = r[rate_key], r[low_key], r[high_key]
+        if rate is None:
+            ax.text(0.01 * limit, i, none_text, va="center", fontsize=7.5, color=GREY)
+            continue
+        shown_high = min(high, limit)
+        ax.errorbar([rate], [i], xerr=[[rate - low], [shown_high - rate]], fmt="o", color=colour, ecolor=colour,
+                    elinewidth=2, capsize=3, markersize=5)
+        if high > limit:  # the interval runs on past the axis
+            ax.plot([limit], [i], marker=">", color=colour, markersize=5, clip_on=False)
+        num, den = counts(r)
+        align = "right" if rate > 0.8 * limit else "left" if rate < 0.2 * limit else "center"
+        ax.text(rate, i - 0.17, f"{fmt_rate(rate)} ({num:,}/{den:,})", fontsize=7.5, ha=align, va="bottom")
+    ax.set_xlim(0, limit * 1.03)
+    ax.xaxis.set_major_formatter(_percent_formatter(None if limit < 0.1 else 0))
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="y", length=0)
+
+
+def sources_figure(data: ReportData, role: str, chart_id: str):
+    """Per source of a role: applications (and hires), the hire rate and the onsite pass rate with 95% intervals."""
+    rows = source_rows(data, role)
+
+    def draw():
+        fig = _figure(9.0, 1.0 + 0.4 * len(rows))
+        apps_ax, hire_ax, onsite_ax = fig.subplots(1, 3, sharey=True, width_ratios=(1.0, 1.3, 1.3))
+        y = list(range(len(rows)))
+        widest = max([r["applications"] for r in rows] + [1])
+        apps_ax.barh(y, [r["applications"] for r in rows], color=LIGHT_BLUE, edgecolor=BLUE, linewidth=0.8,
+                     height=0.6)
+        apps_ax.barh(y, [r["hired"] for r in rows], color=GREEN, height=0.6)
+        for i, r in enumerate(rows):
+            apps_ax.text(r["applications"] + widest * 0.03, i, f"{r['applications']:,} ({r['hired']:,} hired)",
+                         va="center", fontsize=7.5)
+        apps_ax.set_xlim(0, widest * 1.75)
+        apps_ax.xaxis.get_major_locator().set_params(integer=True, nbins=3)
+        apps_ax.set_yticks(y, [r["source"] for r in rows])
+        apps_ax.set_ylim(len(rows) - 0.5, -0.5)  # busiest source on top (shared)
+        apps_ax.tick_params(axis="y", length=0)
+        apps_ax.set_title("applications (green: hired)", loc="left")
+
+        _rate_panel(hire_ax, rows, ("hire_rate", "hire_rate_low", "hire_rate_high"),
+                    lambda r: (r["hired"], r["applications"]), GREEN, _hire_rate_limit(rows), "no applications")
+        hire_ax.set_title("hire rate = hired / applications", loc="left")
+        _rate_panel(onsite_ax, rows, ("onsite_pass_rate", "onsite_pass_rate_low", "onsite_pass_rate_high"),
+                    lambda r: (r["onsite_passed"], r["onsite_passed"] + r["onsite_failed"]), ORANGE, 1.0,
+                    "no onsite decided yet")
+        onsite_ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0%", "25%", "50%", "75%", "100%"])
+        onsite_ax.set_title("onsite pass rate = passed / decided", loc="left")
+        fig.supxlabel("bars: counts; points: rates with their 95% Wilson interval (an arrow: the interval goes on)",
+                      fontsize=7.5, color=GREY)
+        return fig
+
+    return _with_rc(chart_id, draw)
+
+
+FLAG_RED = "#d62728"
+REFERENCE_GREY = "#444444"
+IMPACT_PITCH = 1.4  # a step's column spans impact ratios 0..1, plus a gap
+
+
+def impact_groups(rows: Sequence[dict], dimension: str) -> list[str]:
+    """The groups of a dimension in a role's rows: alphabetical, `unknown` last."""
+    names = {r["group_name"] for r in rows if r["dimension"] == dimension}
+    return [*sorted(names - {UNKNOWN}), *([UNKNOWN] if UNKNOWN in names else [])]
+
+
+def impact_steps(rows: Sequence[dict]) -> list[str]:
+    """`overall` first, then the role's pipeline order."""
+    return [s for s, _ in sorted({(r["step"], r["step_order"]) for r in rows}, key=lambda t: (t[1], t[0]))]
+
+
+def _impact_cell(ax, x0: float, i: int, r: Mapping[str, Any]) -> None:
+    """One group at one step: a marker at its impact ratio, or a word saying why there is none."""
+    status = impact_status(r)
+    box = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 0.6}  # keeps the 4/5 line off the text
+    quiet = {"ha": "center", "va": "center", "fontsize": 6.5, "color": GREY, "bbox": box}
+    if status == "suppressed":
+        ax.text(x0 + 0.5, i, "suppressed", style="italic", **quiet)
+    elif status == "unknown":
+        ax.text(x0 + 0.5, i, f"{r['applicants']:,}", **quiet)
+    elif status == "under_share":
+        ax.text(x0 + 0.5, i, "not compared\n(small share)", linespacing=1.0, **{**quiet, "fontsize": 6})
+    elif status == "no_reference":
+        ax.text(x0 + 0.5, i, "no reference", **quiet)
+    elif status == "reference":
+        ax.plot([x0 + 1.0], [i], linestyle="none", marker="s", markersize=5.5, color=REFERENCE_GREY, zorder=3)
+        ax.text(x0 + 0.92, i, "ref", ha="right", va="center", fontsize=6.5, color=REFERENCE_GREY, bbox=box)
+    elif r["impact_ratio"] is None:
+        ax.text(x0 + 0.5, i, "no ratio\n(ref. rate 0)", linespacing=1.0, **{**quiet, "fontsize": 6})
+    else:
+        ratio, flagged = r["impact_ratio"], bool(r["four_fifths_flag"])
+        colour = FLAG_RED if flagged else BLUE
+        x = x0 + min(max(ratio, 0.0), 1.0)
+        ax.plot([x], [i], linestyle="none", marker="v" if flagged else "o", markersize=6.5 if flagged else 5.5,
+                markerfacecolor=colour if r["significant"] else "white", markeredgecolor=colour,
+                markeredgewidth=1.3, zorder=3)
+        label = fmt_ratio(ratio) + ("*" if r["significant"] else "") + ("\u2020" if r["flip_flop"] else "")
+        left = ratio >= 0.45  # the label beside the marker, on the side with room
+        ax.text(x - 0.08 if left else x + 0.08, i, label, ha="right" if left else "left", va="center", fontsize=6.5,
+                color=colour, fontweight="bold" if flagged else "normal", zorder=4, bbox=box)
+
+
+def _impact_panel(ax, steps: Sequence[str], dimension: str, groups: Sequence[str],
+                  cells: Mapping[tuple[str, str], dict], *, top: bool) -> None:
+    from matplotlib.transforms import blended_transform_factory
+
+    gap = (IMPACT_PITCH - 1.0) / 2
+    header = blended_transform_factory(ax.transData, ax.transAxes)
+    for c, step in enumerate(steps):
+        x0 = c * IMPACT_PITCH
+        ax.axvspan(x0, x0 + 0.8, color="#fbeaea", linewidth=0, zorder=0)  # under 4/5
+        ax.axvline(x0 + 0.8, color=FLAG_RED, linewidth=1.0, linestyle=(0, (3, 2)), zorder=1)
+        ax.axvline(x0 + 1.0, color="#c8c8c8", linewidth=0.6, zorder=1)
+        if c:
+            ax.axvline(x0 - gap, color="#d8d8d8", linewidth=0.8, zorder=1)
+        if top:
+            ax.text(x0 + 0.5, 1.02, step.replace("_", "\n"), transform=header, ha="center", va="bottom",
+                    fontsize=7.5, fontweight="bold", linespacing=1.0)
+        for i, group in enumerate(groups):
+            if (step, group) in cells:
+                _impact_cell(ax, x0, i, cells[step, group])
+    for i in range(len(groups) - 1):
+        ax.axhline(i + 0.5, color="#eeeeee", linewidth=0.6, zorder=0)
+    ax.set_xlim(-gap, (len(steps) - 1) * IMPACT_PITCH + 1.0 + gap)
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    labels = [group_label(g).replace(" or other ", " or other\n") if len(g) > 30 else group_label(g) for g in groups]
+    ax.set_yticks(range(len(groups)), labels, fontsize=7.5, linespacing=1.0)
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylabel(f"by {DIMENSIONS[dimension]}", fontsize=8.5, fontweight="bold")
+    ax.spines[["left", "top", "right"]].set_visible(False)
+
+
+def _impact_legend():
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D([], [], linestyle="none", marker="s", markersize=5.5, color=REFERENCE_GREY,
+               label="reference group (highest rate; ratio 1)"),
+        Line2D([], [], linestyle="none", marker="o", markersize=5.5, markerfacecolor="white", markeredgecolor=BLUE,
+               markeredgewidth=1.3, label="at or above 4/5"),
+        Line2D([], [], linestyle="none", marker="v", markersize=6.5, markerfacecolor="white",
+               markeredgecolor=FLAG_RED, markeredgewidth=1.3, label="below 4/5: flagged"),
+        Line2D([], [], color=FLAG_RED, linewidth=1.0, linestyle=(0, (3, 2)), label="the 4/5 line (ratio 0.8)"),
+        Line2D([], [], linestyle="none", marker="v", markersize=6.5, color=FLAG_RED,
+               label="filled and *: significant (p < 0.05)"),
+        Line2D([], [], linestyle="none", label="\u2020 flip-flop: one selection from no gap"),
+    ]
+
+
+def impact_figure(data: ReportData, role: str, chart_id: str):
+    """A role's impact ratios: a panel per charted dimension (sex, race/ethnicity), a row per group and a
+    column per step (overall first, then pipeline order), each column an impact-ratio axis 0..1 with the
+    4/5 line. Groups not compared say why (suppressed, small share); unknown shows its applicants."""
+    rows = [r for r in data.adverse_impact if r["role"] == role]
+    steps = impact_steps(rows)
+    panels = []
+    for dimension in CHARTED_DIMENSIONS:
+        groups = impact_groups(rows, dimension)
+        if groups:
+            cells = {(r["step"], r["group_name"]): r for r in rows if r["dimension"] == dimension}
+            panels.append((dimension, groups, cells))
+
+    def draw():
+        heights = [len(groups) for _, groups, _ in panels]
+        fig = _figure(9.0, 1.35 + 0.3 * sum(heights) + 0.2 * len(panels))
+        axes = fig.subplots(len(panels), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
+        for k, (ax, (dimension, groups, cells)) in enumerate(zip(axes, panels)):
+            _impact_panel(ax, steps, dimension, groups, cells, top=k == 0)
+        ticks = [c * IMPACT_PITCH + x for c in range(len(steps)) for x in (0.0, 0.8, 1.0)]
+        axes[-1].set_xticks(ticks, ["0", "0.8", ""] * len(steps), fontsize=6.5)  # "1" would run into "0.8"
+        for ax in axes[:-1]:
+            ax.tick_params(axis="x", labelbottom=False, length=0)
+        axes[-1].set_xlabel("impact ratio = the group's selection rate / the reference group's, at each step;"
+                            " unknown: its applicants (not compared)", fontsize=7.5, color=GREY)
+        fig.legend(handles=_impact_legend(), loc="outside upper center", ncols=3, frameon=False, fontsize=7.5,
+                   handletextpad=0.4, columnspacing=1.6)
+        return fig
+
+    return _with_rc(chart_id, draw)
+
+
 def _colormap(name: str):
     """A matplotlib colormap that draws missing cells (NaN) light grey."""
     import matplotlib
@@ -583,10 +892,10 @@ def _colormap(name: str):
     return matplotlib.colormaps[name].with_extremes(bad="#f4f4f4")
 
 
-def _percent_formatter():
+def _percent_formatter(decimals: int | None = 0):
     from matplotlib.ticker import PercentFormatter
 
-    return PercentFormatter(xmax=1.0, decimals=0)
+    return PercentFormatter(xmax=1.0, decimals=decimals)
 
 
 def _offsets(count: int) -> list[float]:
@@ -744,11 +1053,23 @@ table.data .num { text-align: right; }
 .empty { padding: 14px 16px; background: #f6f8fa; border: 1px solid #e1e4e8; border-radius: 6px; }
 .warning { padding: 10px 14px; background: #fff8e6; border: 1px solid #f0d58c; border-radius: 6px; }
 code { font-size: 12.5px; background: #f3f3f3; padding: 1px 4px; border-radius: 3px; }
+h4 { font-size: 14px; margin: 22px 0 4px; }
+div.explain { max-width: 900px; } div.explain ul { margin: 4px 0; padding-left: 20px; }
+table.impact tr.step-start td { border-top: 2px solid #c8c8c8; }
+table.impact tr.flagged td { background: #fdf0f0; }
+table.impact td.mark { color: #b31b1b; font-weight: 600; }
+table.impact td.suppressed, table.impact tr.status-suppressed td { color: #777; font-style: italic; }
+table.impact tr.status-unknown td, table.impact tr.status-under-share td { color: #666; }
+details.impact-table > summary { cursor: pointer; color: #555; font-size: 13px; margin-top: 6px; }
+ul.flags { margin: 2px 0 8px; padding-left: 20px; font-size: 13px; }
+p.flags-title { margin: 6px 0 0; font-size: 13px; color: #555; }
+p.summary { margin: 6px 0 2px; }
 """
 
 SECTIONS = (
     ("overview", "Overview"),
     ("funnels", "Funnel by role"),
+    ("who-gets-through", "Who gets through"),
     ("skips", "Skipped stages"),
     ("team-matching", "Team-matching drop-off"),
     ("loop-coverage", "Onsite loop skill coverage"),
@@ -870,6 +1191,251 @@ def _coverage_section(data: ReportData, charts: dict[str, str]) -> str:
             f" every skill the role requires.</p>{body}</section>")
 
 
+SOURCE_COLUMNS = (
+    Column("source", "source"),
+    Column("applications", "applications", fmt_count, numeric=True),
+    Column("reached onsite", "reached_onsite", fmt_count, numeric=True, title="applications that entered onsite"),
+    Column("onsite pass rate", "onsite_pass_rate", fmt_rate, numeric=True,
+           title="passed / (passed + failed) at onsite: withdrawals and loops still running are not in it"),
+    _interval_column("onsite pass rate, 95% interval", "onsite_pass_rate_low", "onsite_pass_rate_high"),
+    Column("offers extended", "offers_extended", fmt_count, numeric=True),
+    Column("offer acceptance", "offer_acceptance_rate", fmt_rate, numeric=True,
+           title="accepted / (accepted + declined): rescinded and pending offers are not in it"),
+    Column("hired", "hired", fmt_count, numeric=True),
+    Column("hire rate", "hire_rate", fmt_rate, numeric=True,
+           title="hired / applications, applications still in progress included"),
+    _interval_column("hire rate, 95% interval", "hire_rate_low", "hire_rate_high"),
+    Column("median days to hire", "median_days_to_hire", fmt_number, numeric=True,
+           title="from the application's first record to the hire"),
+)
+
+# (header, key, format, title) of the adverse-impact table's figures: the cells a suppressed row replaces.
+IMPACT_FIGURES: tuple[tuple[str, str, Callable[[Any], str], str], ...] = (
+    ("applicants", "applicants", fmt_count, "at a stage: passed or failed there; overall: hired or rejected"),
+    ("selected", "selected", fmt_count, "at a stage: passed; overall: hired"),
+    ("selection rate", "selection_rate", fmt_rate, "selected / applicants"),
+    ("impact ratio", "impact_ratio", fmt_ratio,
+     "selection rate / the reference group's (cut, not rounded, to two decimals: 0.799 reads 0.79)"),
+    ("4/5 rule", "four_fifths_flag", lambda v: NO_VALUE if v is None else ("below 4/5" if v else "no"),
+     "flagged when the impact ratio is below 4/5 (0.8), compared exactly"),
+    ("z", "z", lambda v: fmt_number(v, 2),
+     "pooled two-proportion z statistic (positive: the reference's rate is higher)"),
+    ("p-value", "p_value", fmt_p, "Fisher's exact test against the reference, two-sided"),
+    ("significant", "significant", fmt_yes_no, "p-value < 0.05"),
+    ("shortfall", "shortfall", fmt_number,
+     "selections the group lacks at the pooled rate of the group and the reference"),
+    ("flip-flop", "flip_flop", fmt_yes_no, "moving one selection from the reference to the group would erase the gap"),
+)
+
+
+def _data_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = value if isinstance(value, str) else repr(value)
+    return f' data-value="{html.escape(text)}"'
+
+
+def impact_table(table_id: str, rows: Sequence[dict], caption: str = "") -> str:
+    """Every adverse_impact row of a role. A suppressed row shows 'suppressed' across its figures (one cell),
+    never a number; flags carry data-value "true"/"false"; the group's raw name is its data-value."""
+    head = "".join(f"<th>{h}</th>" for h in ("step", "dimension", "group", "status")) + "".join(
+        f"<th class=num title={_attr(title)}>{html.escape(header)}</th>" for header, _, _, title in IMPACT_FIGURES)
+    body, previous_step = [], None
+    for r in rows:
+        status = impact_status(r)
+        classes = [f"status-{status.replace('_', '-')}"]
+        if r["step"] != previous_step:
+            classes.append("step-start")
+            previous_step = r["step"]
+        if r["four_fifths_flag"]:
+            classes.append("flagged")
+        cells = [
+            f'<td data-col="step">{html.escape(r["step"])}</td>',
+            f'<td data-col="dimension"{_data_value(r["dimension"])}>'
+            f'{html.escape(DIMENSIONS.get(r["dimension"], r["dimension"]))}</td>',
+            f'<td data-col="group_name"{_data_value(r["group_name"])}>{html.escape(group_label(r["group_name"]))}</td>',
+            f'<td data-col="status" data-value="{status}">{html.escape(IMPACT_STATUS_TEXT[status])}</td>',
+        ]
+        if status == "suppressed":
+            cells.append(f'<td class="suppressed" colspan="{len(IMPACT_FIGURES)}" data-col="suppressed">'
+                         "suppressed</td>")
+        else:
+            for _, key, fmt, _ in IMPACT_FIGURES:
+                value = r[key]
+                mark = " mark" if (key == "four_fifths_flag" and value) or (key in ("significant", "flip_flop")
+                                                                             and value) else ""
+                cells.append(f'<td class="num{mark}" data-col="{key}"{_data_value(value)}>'
+                             f"{html.escape(fmt(value))}</td>")
+        body.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
+    caption_html = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (f'<div class="table-wrap"><table class="data impact" id="{table_id}">{caption_html}'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _sources_part(data: ReportData, charts: Mapping[str, str]) -> str:
+    parts = ['<h3 id="source-effectiveness">Source effectiveness</h3><p class="note">Which sourcing channels bring'
+             " the applications that get hired. An application's source is the latest one its records name"
+             " (<code>unknown</code> when none does). The hire rate counts every application, those still in"
+             " progress too, so recent months pull it down; its interval is the 95% Wilson interval, wide when a"
+             " source has few applications. The onsite pass rate leaves out withdrawals and loops still running;"
+             " offer acceptance is accepted / (accepted + declined).</p>"]
+    if "source_effectiveness" in data.missing_tables:
+        parts.append(_no_rows("This published database has no source_effectiveness table (published by an older"
+                              " version): the next publish adds it."))
+        return "".join(parts)
+    if not data.sources:
+        parts.append(_no_rows("No applications with a source yet."))
+        return "".join(parts)
+    for role, chart_id in data.source_ids.items():
+        rows = source_rows(data, role)
+        parts.append(f"<h4>{html.escape(role)}</h4>")
+        if chart_id in charts:
+            parts.append(_chart(chart_id, charts[chart_id], f"Sources of {role}, busiest first: applications and"
+                                " hires, the hire rate and the onsite pass rate with 95% Wilson intervals.",
+                                "sources", f' data-role="{html.escape(role)}"'))
+        else:
+            parts.append(f'<p class="note" id="no-sources-{chart_id[len("sources-"):]}">No record of'
+                         f" {html.escape(role)}"
+                         " names a source yet: every application is <code>unknown</code>.</p>")
+        parts.append(html_table(f"table-{chart_id}", SOURCE_COLUMNS, rows))
+    return "".join(parts)
+
+
+IMPACT_NOTE = (
+    "<p>Does a step of the hiring process select one group of candidates at a markedly lower rate than another?"
+    " At each step (<strong>overall</strong> first: hired out of those hired or rejected; then each stage: passed"
+    " out of those who passed or failed it, so withdrawals and candidates still in the stage do not count) every"
+    " group's selection rate is divided by the rate of the <strong>reference group</strong>, the group selected"
+    " most often. That is the <strong>impact ratio</strong>.</p><ul>"
+    "<li><strong>The 4/5 rule</strong> (US Uniform Guidelines, 29 CFR 1607.4): a ratio below 4/5 (0.8) is"
+    " <strong>flagged</strong>, the red triangle left of the dashed line.</li>"
+    "<li><strong>Significant</strong> (filled marker, *): Fisher's exact test gives p &lt; 0.05, so chance alone"
+    " would rarely produce a gap this size. A flag that is not significant may be noise; a significant gap above"
+    " 4/5 may still matter.</li>"
+    "<li><strong>Flip-flop</strong> (\u2020): moving a single selection from the reference group to the group would"
+    " erase the gap, so the flag rests on one person's outcome.</li>"
+    "<li><strong>Suppressed</strong>: groups with fewer applicants than the minimum group size"
+    " (<code>fairness.min_group_size</code>, 10 by default) show no numbers, to protect the people in them; when"
+    " only one group of a step would be suppressed, the next smallest is too, so its numbers cannot be worked out"
+    " from the totals elsewhere in this report.</li>"
+    "<li><strong>Not compared (under the minimum share)</strong>: a group with fewer applicants than"
+    " <code>fairness.min_group_share</code> (2% by default) of the step's known applicants keeps its counts but gets"
+    " no ratio.</li>"
+    "<li><strong>Unknown</strong> counts candidates who did not self-identify or declined to answer; it is never"
+    " compared, and its applicants are shown so the excluded share is visible.</li>"
+    "</ul><p><strong>A flag is a signal to look into the step, not a finding of discrimination</strong>: who"
+    " applies, small numbers and chance all move these ratios. Sex and race/ethnicity are charted; their"
+    " intersection (for instance female \u00d7 asian) is in each role's table and listed under the chart when"
+    " flagged.</p>"
+)
+
+
+def _impact_reference(rows: Sequence[dict], r: Mapping[str, Any]) -> dict | None:
+    return next((x for x in rows if x["step"] == r["step"] and x["dimension"] == r["dimension"]
+                 and x["is_reference"]), None)
+
+
+def _flag_item(rows: Sequence[dict], r: Mapping[str, Any]) -> str:
+    ref = _impact_reference(rows, r)
+    marks = ["significant" if r["significant"] else "not significant"]
+    if r["p_value"] is not None:
+        p_text = fmt_p(r["p_value"])
+        marks.append("p < 0.001" if p_text.startswith("<") else f"p = {p_text}")
+    if r["flip_flop"]:
+        marks.append("flip-flop")
+    versus = "" if ref is None else (
+        f" vs {html.escape(group_label(ref['group_name']))} {fmt_rate(ref['selection_rate'])}"
+        f" ({ref['selected']:,} of {ref['applicants']:,})")
+    return (f'<li data-step="{html.escape(r["step"])}" data-group="{html.escape(r["group_name"])}">'
+            f"<strong>{html.escape(r['step'])}</strong>, {html.escape(group_label(r['group_name']))}:"
+            f" <strong>{fmt_ratio(r['impact_ratio'])}</strong> \u2013 {fmt_rate(r['selection_rate'])}"
+            f" ({r['selected']:,} of {r['applicants']:,}){versus}; {', '.join(marks)}</li>")
+
+
+def _impact_summary(role_id: str, rows: Sequence[dict]) -> str:
+    """How many comparisons are below 4/5, and the flagged ones in words: every one charted (sex,
+    race/ethnicity); of the intersections (table only, many small groups) the significant ones, and a
+    count of the rest, which the table highlights."""
+    compared = [r for r in rows if impact_status(r) == "compared" and r["four_fifths_flag"] is not None]
+    flagged = [r for r in compared if r["four_fifths_flag"]]
+    if not compared:
+        return (f'<p class="empty" id="summary-{role_id}">No group could be compared with a reference group at any'
+                " step: every group is unknown, suppressed or under the minimum share.</p>")
+    significant = sum(1 for r in flagged if r["significant"])
+    flips = sum(1 for r in flagged if r["flip_flop"])
+    text = (f"<strong>{len(flagged):,}</strong> of {len(compared):,} comparisons are below 4/5"
+            f" ({significant:,} of them significant, {flips:,} flip-flop)." if flagged else
+            f"None of the {len(compared):,} comparisons is below 4/5.")
+    lists = []
+    charted = [r for r in flagged if r["dimension"] in CHARTED_DIMENSIONS]
+    crossed = [r for r in flagged if r["dimension"] not in CHARTED_DIMENSIONS]
+    if charted:
+        lists.append('<p class="flags-title">By sex and by race/ethnicity (charted above), below 4/5:</p>'
+                     f'<ul class="flags" id="flags-charted-{role_id}">'
+                     + "".join(_flag_item(rows, r) for r in charted) + "</ul>")
+    if crossed:
+        shown = [r for r in crossed if r["significant"]]
+        rest = len(crossed) - len(shown)
+        lead = "And" if shown else "By sex \u00d7 race/ethnicity:"
+        more = (f'<p class="note" id="flags-more-{role_id}">{lead} {rest:,} more below 4/5 without a significant'
+                " difference: highlighted in the table.</p>" if rest else "")
+        if shown:
+            lists.append('<p class="flags-title">By sex \u00d7 race/ethnicity (in the table only), below 4/5 and'
+                         f' significant:</p><ul class="flags" id="flags-intersection-{role_id}">'
+                         + "".join(_flag_item(rows, r) for r in shown) + "</ul>")
+        lists.append(more)
+    return f'<p class="summary" id="summary-{role_id}">{text}</p>{"".join(lists)}'
+
+
+def _impact_part(data: ReportData, charts: Mapping[str, str]) -> str:
+    parts = ['<h3 id="adverse-impact">Adverse impact</h3><div class="note explain">', IMPACT_NOTE, "</div>"]
+    if "adverse_impact" in data.missing_tables:
+        parts.append(_no_rows("This published database has no adverse_impact table (published by an older"
+                              " version): the next publish adds it."))
+        return "".join(parts)
+    if not data.adverse_impact:
+        parts.append(_no_rows("No decided applications yet: nobody has passed or failed a stage."))
+        return "".join(parts)
+    if all(r["group_name"] == UNKNOWN for r in data.adverse_impact):
+        parts.append('<p class="empty" id="no-self-identification">No self-identification data yet: every candidate'
+                     " is <code>unknown</code> (no demographics delivered, or nobody answered), so there is nothing to"
+                     " compare. Self-identification goes in <code>landing/demographics/</code>.</p>")
+        return "".join(parts)
+    for role, chart_id in data.impact_ids.items():
+        rows = [r for r in data.adverse_impact if r["role"] == role]
+        role_id = chart_id[len("adverse-impact-"):]
+        parts.append(f"<h4>{html.escape(role)}</h4>")
+        if not rows:
+            parts.append(_no_rows(f"No decided applications of {role} yet."))
+            continue
+        if all(r["group_name"] == UNKNOWN for r in rows):
+            parts.append(f'<p class="empty" id="no-self-identification-{role_id}">No self-identification data yet'
+                         f" for {html.escape(role)}: every candidate is <code>unknown</code>.</p>")
+        else:
+            if chart_id in charts:
+                parts.append(_chart(chart_id, charts[chart_id], f"Impact ratios of {role} by sex and by"
+                                    " race/ethnicity, at every step (overall first, then the pipeline), against the"
+                                    " 4/5 line.", "impact", f' data-role="{html.escape(role)}"'))
+            parts.append(_impact_summary(role_id, rows))
+        parts.append(f'<details class="impact-table" open><summary>Every group at every step ({len(rows):,}'
+                     " rows)</summary>" + impact_table(f"table-{chart_id}", rows) + "</details>")
+    return "".join(parts)
+
+
+def _who_section(data: ReportData, charts: Mapping[str, str]) -> str:
+    return ('<section id="who-gets-through"><h2>Who gets through</h2><p class="note">Where the applications that'
+            " get through come from, and whether any group of candidates gets through a step at a markedly lower"
+            " rate than another.</p>" + _sources_part(data, charts) + _impact_part(data, charts) + "</section>")
+
+
+def _has_impact_chart(rows: Sequence[dict]) -> bool:
+    """Something to put on the 4/5 scale: a reference group in a charted dimension."""
+    return any(r["is_reference"] and r["dimension"] in CHARTED_DIMENSIONS for r in rows)
+
+
 def _overview_section(data: ReportData) -> str:
     return ('<section id="overview"><h2>Overview</h2>'
             + html_table("table-overview", OVERVIEW_COLUMNS, data.overview, "Applications by final status.")
@@ -887,7 +1453,8 @@ def render_html(data: ReportData, charts: Mapping[str, str]) -> str:
         main = warning + _empty_body(data)
     else:
         main = (warning + _overview_section(data) + _funnels_section(data, dict(charts))
-                + _skips_section(data, dict(charts)) + _dropoff_section(data, dict(charts))
+                + _who_section(data, dict(charts)) + _skips_section(data, dict(charts))
+                + _dropoff_section(data, dict(charts))
                 + _coverage_section(data, dict(charts)))
     title = TITLE + (f" \u2013 {html.escape(fmt_time(data.published_at))}" if data.published_at else "")
     return (
@@ -910,6 +1477,12 @@ def render_charts(data: ReportData) -> dict[str, str]:
         return charts
     for role, chart_id in data.funnel_ids.items():
         charts[chart_id] = _svg(funnel_figure(data, role, chart_id), chart_id, f"Funnel of {role}")
+    for role, chart_id in data.source_ids.items():
+        if any(r["source"] != UNKNOWN for r in source_rows(data, role)):
+            charts[chart_id] = _svg(sources_figure(data, role, chart_id), chart_id, f"Sources of {role}")
+    for role, chart_id in data.impact_ids.items():
+        if _has_impact_chart([r for r in data.adverse_impact if r["role"] == role]):
+            charts[chart_id] = _svg(impact_figure(data, role, chart_id), chart_id, f"Adverse impact ratios of {role}")
     if data.skipped:
         charts["skip-rates"] = _svg(skip_figure(data), "skip-rates", "Skip rates per role and stage")
     if data.dropoff_monthly:

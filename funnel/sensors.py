@@ -11,13 +11,14 @@ from funnel.contract import FEEDS
 from funnel.ingest import already_held, discover
 from funnel.jobs import funnel_job
 from funnel.resources import FunnelWarehouse
+from funnel.sources import ATS_NAMES
 from funnel.warehouse import WarehouseBusy, connect, exclusive_lock
 
 
 def landing_listing(warehouse: FunnelWarehouse) -> dict[str, str]:
     """{feed/relative path: "size:mtime_ns"} for every landing file. Cheap: no file is read."""
     listing = {}
-    for feed in FEEDS:
+    for feed in (*FEEDS, *ATS_NAMES):  # the contract's feeds, and the ATS tables' folders
         for rel, path in discover(warehouse.paths.feed_dir(feed)):
             try:
                 st = path.stat()

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS landing_files (
     batch_id          VARCHAR NOT NULL,   -- the Dagster run that processed it
     processed_at      TIMESTAMP NOT NULL,
     encoding          VARCHAR,            -- CSV, JSON Lines: the text encoding read (utf-8, windows-1252, ...); else NULL
+    rows_excluded     BIGINT NOT NULL DEFAULT 0,  -- ATS tables: rows a rule leaves out (prospects, deleted rows, leads)
     PRIMARY KEY (feed, path, content_hash)
 );
 
@@ -88,6 +89,19 @@ CREATE TABLE IF NOT EXISTS demographic_records (
     source_line       BIGINT  NOT NULL,
     batch_id          VARCHAR NOT NULL,
     ingested_at       TIMESTAMP NOT NULL
+);
+
+-- One row per derivation of an ATS's events (funnel/sources): the tables' contents and the mapping it was
+-- derived from. The same fingerprint again derives nothing; a new one (a resync, a changed mapping) derives anew.
+CREATE TABLE IF NOT EXISTS source_derivations (
+    source          VARCHAR NOT NULL,     -- greenhouse | lever | ashby
+    fingerprint     VARCHAR NOT NULL,     -- sha256 of the table files' hashes, the mapping and the catalog
+    batch_id        VARCHAR NOT NULL,
+    derived_at      TIMESTAMP NOT NULL,
+    stage_events    BIGINT NOT NULL,      -- events derived (before duplicates and quarantine)
+    interviews      BIGINT NOT NULL,
+    excluded        JSON NOT NULL,        -- {rule: rows}
+    notes           JSON NOT NULL         -- {what: count}, e.g. applications derived without history
 );
 
 CREATE TABLE IF NOT EXISTS quarantined_rows (
@@ -147,7 +161,7 @@ def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
 
 # Columns added since a table was first created: a working database made by an earlier version gets them
 # (CREATE TABLE IF NOT EXISTS leaves an existing table as it is). Each is added last, as SCHEMA lists it.
-ADDED_COLUMNS = (("landing_files", "encoding", "VARCHAR"),)
+ADDED_COLUMNS = (("landing_files", "encoding", "VARCHAR"), ("landing_files", "rows_excluded", "BIGINT DEFAULT 0"))
 
 
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:

@@ -92,10 +92,15 @@ class PostgresServer:
         return f"postgresql://{SUPERUSER}:{password or self.password}@{self.host}:{self.port}/{database}"
 
     def create_database(self, name: str) -> None:
-        import psycopg
+        import psycopg2
 
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        conn = psycopg2.connect(self.url("postgres"))
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else "(no server log)"

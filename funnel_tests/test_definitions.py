@@ -47,7 +47,9 @@ def test_every_asset_has_a_group_and_a_description():
     assert {"funnel_config", "stage_outcome_records", "interview_records", "published_warehouse"} <= set(graph)
     assert all(node["has_description"] for node in graph.values())
     assert graph["stage_outcome_records"]["group"] == "ingestion"
-    assert graph["stage_outcome_records"]["upstream"] == ["funnel_config"]
+    assert graph["stage_outcome_records"]["upstream"] == ["ashby", "funnel_config", "greenhouse", "lever"]
+    assert graph["demographic_records"]["upstream"] == ["funnel_config"]
+    assert {graph[ats]["group"] for ats in ("greenhouse", "lever", "ashby")} == {"sources"}
     assert graph["published_warehouse"]["group"] == "publishing"
 
 

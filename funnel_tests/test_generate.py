@@ -8,6 +8,8 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -18,6 +20,7 @@ from funnel.contract import (
     RECOMMENDATIONS, STAGE_OUTCOMES,
 )  # fmt: skip
 from funnel.generate import GenerateSummary, generate
+from funnel_tests.conftest import generated_warehouse
 
 APPLICATIONS, SEED = 2000, 11
 CONFIG = default_config()
@@ -581,8 +584,6 @@ def test_without_the_designed_shift_the_stage_treats_everyone_alike(tmp_path, mo
 
 def test_demographics_are_candidate_traits():
     """The same candidate gets the same categories whatever the chunk or seed stream it is drawn in."""
-    import numpy as np
-
     candidates = np.arange(50_000)
     for column, shares in gen.DEMOGRAPHIC_SHARES.items():
         assert len(shares) == len(DEMOGRAPHIC_CATEGORIES[column]) and sum(shares) == pytest.approx(1.0), column
@@ -598,10 +599,6 @@ def test_the_demo_warehouse_flags_the_designed_stage_and_no_other(tmp_path):
     """End to end on the demo (`make run`: 2,000 applications, seed 7): ingested (the dirty demographics rows
     quarantined, one per reason) and built, adverse_impact flags women at the designed stage (four-fifths and
     p < 0.05) and flags no sex group at any other stage."""
-    import duckdb
-
-    from funnel_tests.conftest import generated_warehouse
-
     path = generated_warehouse(tmp_path, 2000, 7, "demo")
     conn = duckdb.connect(str(path), read_only=True)
     try:

@@ -31,9 +31,10 @@ from funnel.settings import FunnelHome
 PUBLISH = dg.AssetKey("published_warehouse")
 
 
-# 10 on the three record assets; on the 14 published marts: 14 suites, 11 config checks, 14 reconciliations,
-# single_terminal_outcome and no_person_level_demographics
-CHECKS = 51
+# 10 on the three record assets, 3 on the ATS assets (quarantine_share); on the 14 published marts: 14 suites,
+# 11 config checks, 14 reconciliations, single_terminal_outcome and no_person_level_demographics
+CHECKS = 54
+
 
 def project_assets() -> list:
     """The assets of the code location exactly as funnel.definitions assembles them."""
@@ -225,4 +226,6 @@ def test_a_wrong_mart_sql_fails_its_checks_and_publishing_is_skipped(home: Path,
     assert share.metadata["threshold"].value == pytest.approx(1.0)
     assert share.metadata["rows_quarantined"].value == 30
     # only the selected assets' checks ran
-    assert {k.split(":")[0] for k in evals} == {"stage_outcome_records", "stage_pass_rates"}
+    # (the ATS assets are upstream of the records: not in use here, their checks pass)
+    assert {k.split(":")[0] for k in evals} == {"stage_outcome_records", "stage_pass_rates", "greenhouse", "lever", "ashby"}
+    assert all(evals[f"{ats}:quarantine_share"].passed for ats in ("greenhouse", "lever", "ashby"))

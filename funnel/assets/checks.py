@@ -11,6 +11,7 @@ On the record assets (the batch this run ingested):
                                 (above FUNNEL_GX_MAX_ROWS rows, the same rules as SQL in DuckDB)
     unique_record_ids           no record id twice (all batches)
     quarantine_share            share of this run's rows quarantined: ERROR above the threshold, WARN below
+                                (also on each ATS asset: the rows of its newest derivation)
     one_role_per_application    (stage_outcome_records) WARN: records are append-only, see sql_checks
 On every published mart:
     expectations                Great Expectations suite over every row (likewise)
@@ -37,6 +38,7 @@ from funnel.quality import sql_checks
 from funnel.quality.expectations import validate_mart, validate_records
 from funnel.quality.report import EXAMPLES_IN_METADATA, markdown_table, sql_page, suite_page, write_page
 from funnel.resources import FunnelWarehouse
+from funnel.sources import ATS_NAMES
 
 FEED_OF_TABLE = {table: feed for feed, table in RECORD_TABLES.items()}
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
@@ -212,7 +214,18 @@ def _mart_checks(mart: str) -> list[dg.AssetChecksDefinition]:
     return checks
 
 
+def _source_checks(ats: str) -> list[dg.AssetChecksDefinition]:
+    return [_sql_check(
+        ats, "quarantine_share",
+        f"Share of the rows of the {ats} tables the newest derivation read whose events were quarantined (an "
+        "unmapped job, stage or interview name, a bad timestamp): above `quarantine_threshold` (funnel.yaml, "
+        "default 5%) fails with ERROR and blocks publishing; above 0 and below it, a WARN.",
+        lambda conn, run_id, ats=ats: sql_checks.quarantine_share(conn, ats),
+    )]
+
+
 asset_checks: list[dg.AssetChecksDefinition] = [
     *(check for table in RECORD_TABLES.values() for check in _record_checks(table)),
+    *(check for ats in ATS_NAMES for check in _source_checks(ats)),
     *(check for mart in PUBLISHED_MARTS for check in _mart_checks(mart)),
 ]

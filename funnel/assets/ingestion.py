@@ -12,8 +12,10 @@ from funnel.assets.progress import say
 from funnel.contract import DEMOGRAPHICS, INTERVIEWS, STAGE_OUTCOMES, Feed
 from funnel.ingest import RECORD_TABLES, FeedResult, ingest_feed
 from funnel.resources import FunnelWarehouse
+from funnel.sources import ATS_NAMES
 from funnel.warehouse import write_config_tables
 
+ATS_FEEDS = (STAGE_OUTCOMES.name, INTERVIEWS.name)  # what an ATS's tables derive
 RECORD_COLUMNS = {
     "record_id": "The record's id: the file's event_id/interview_id, or a sha256 of its normalized required fields (plus team).",
     "application_id": "One candidate's application to one role.",
@@ -35,7 +37,8 @@ RECORD_COLUMNS = {
     "disability_status": "yes or no; NULL = unknown.",
     "collected_at": "When the response was collected, in UTC; NULL when the export has none.",
     "content_hash": "sha256 of the normalized content: equal ids with unequal content are conflicting duplicates.",
-    "source_file": "Landing file the record was first read from, relative to its feed folder.",
+    "source_file": "Landing file the record was first read from, relative to its feed folder; for an event derived "
+                   "from an ATS's tables, <ats>/<table file> (e.g. greenhouse/application_history.csv).",
     "source_line": "Line in that file (CSV: file line; JSON Lines: record number; Parquet: row number).",
     "batch_id": "The Dagster run that ingested it.",
     "ingested_at": "When it was ingested (UTC).",
@@ -80,12 +83,14 @@ def _summary_markdown(result: FeedResult) -> str:
 def _ingestion_asset(feed: Feed, description: str, columns: dict[str, str] | None = None) -> dg.AssetsDefinition:
     table = RECORD_TABLES[feed.name]
     descriptions = {**RECORD_COLUMNS, **(columns or {})}
+    # The ATS assets write stage events and interviews too: the records' checks come after them.
+    ats = [dg.AssetKey(name) for name in ATS_NAMES] if feed.name in ATS_FEEDS else []
 
     @dg.asset(
         name=table,
         group_name="ingestion",
         kinds={"duckdb", "polars"},
-        deps=[funnel_config],
+        deps=[funnel_config, *ats],
         description=description,
     )
     def ingest(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:

@@ -619,8 +619,10 @@ def quarantine_share(
         [feed, batch_id],
     ).fetchone()
     share = rows_quarantined / rows_read if rows_read else 0.0
+    # An ATS's events are quarantined under the feed they were derived for, from files named <ats>/<table file>.
+    of_feed = "feed = ?" if feed in FEEDS else "starts_with(source_file, ? || '/')"
     by_reason = dict(conn.execute(
-        "SELECT reason, count(*) FROM quarantined_rows WHERE feed = ? AND batch_id = ? GROUP BY reason ORDER BY reason",
+        f"SELECT reason, count(*) FROM quarantined_rows WHERE {of_feed} AND batch_id = ? GROUP BY reason ORDER BY reason",
         [feed, batch_id],
     ).fetchall())
     by_file = [
@@ -637,7 +639,7 @@ def quarantine_share(
     private = any(column in DEMOGRAPHIC_CATEGORIES for column in FEEDS[feed].columns) if feed in FEEDS else False
     sql = f"""
         SELECT source_file, source_line, reason{'' if private else ', detail'} FROM quarantined_rows
-        WHERE feed = ? AND batch_id = ? ORDER BY source_file, source_line
+        WHERE {of_feed} AND batch_id = ? ORDER BY source_file, source_line
     """
     _, examples = failing_rows(conn, sql, [feed, batch_id])
     if rows_quarantined == 0:
