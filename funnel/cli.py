@@ -16,7 +16,7 @@ from funnel.settings import FunnelError, FunnelHome
 
 # The instance's configuration funnel writes into DAGSTER_HOME: SQLite by default, PostgreSQL with
 # FUNNEL_POSTGRES_URL (funnel.instance; docs/deploy.md).
-from funnel.instance import DAGSTER_YAML
+from funnel.instance import DAGSTER_YAML  # noqa: F401 (the SQLite default, as tests write it)
 
 
 def _prepare_environment(home: FunnelHome):
@@ -301,6 +301,8 @@ def _wait_for_queued_run(instance, run_id: str, poll: float = 1.0):
     try:
         while True:
             run = instance.get_run_by_id(run_id)
+            if run is None:
+                raise FunnelError(f"run {run_id} was deleted from the Dagster instance while it was queued or running")
             if run.is_finished:
                 return run
             if run.status == dg.DagsterRunStatus.QUEUED:

@@ -26,7 +26,8 @@ def _timestamp(value: datetime) -> dg.MetadataValue:
     deps=[published_warehouse],
     description="FUNNEL_HOME/reports/funnel_report.html: a self-contained HTML report of the published database "
     "(a funnel per role with 95% Wilson intervals on pass rates, skip rates, team-matching drop-off by cohort "
-    "month, onsite loop skill coverage, each with its table), a dated copy named after the publish, and "
+    "month, onsite loop skill coverage, who gets through: source effectiveness and adverse impact per role, each "
+    "with its table), a dated copy named after the publish, and "
     "reports/funnel.png, the headline funnel chart, shown in the metadata. Reads only the published "
     "database, read-only.",
 )

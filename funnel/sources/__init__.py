@@ -15,6 +15,7 @@ An ATS module (funnel/sources/<ats>.py) provides:
     REQUIRED_TABLES: dict[str, tuple[str, ...]]   table -> the columns a derivation cannot do without
     OPTIONAL_TABLES: dict[str, tuple[str, ...]]   table -> columns; an absent table is created empty
     OPTIONAL_COLUMNS: dict[str, tuple[str, ...]]  columns of required tables that may be absent (added as NULL)
+    TABLE_ALIASES: dict[str, str]                 (optional) another name a connector syncs a table under
     derive(conn, mapping, config) -> dict[str, int]
     inventory(conn, mapping) -> list[dict]
 

@@ -37,7 +37,10 @@ How events are derived (docs/sources.md, "Ashby"):
   (interview plan order) or of type Offer or Hired; an entry followed by an entry of type Archived
   is `failed` or `withdrew` at leftStageAt: the archive reason's text through `archive_reasons`,
   else its reasonType (RejectedByCandidate: withdrew; RejectedByOrg and anything else: failed). An
-  entry of type Hired is `passed` at `offer` at its enteredStageAt; Archived entries emit nothing.
+  entry of type Hired is `passed` at `offer` at its enteredStageAt, unless the entry before is at the
+  stage mapped to `offer` (its own pass is the hire); Archived entries emit nothing.
+- An unmapped job, stage or interview title stays Ashby's text (with ` (unmapped)` when that text
+  is a configured key), so ingestion quarantines its events.
 - Interviews: each application_feedback row (one interviewer's feedback on one interview), at the
   mapped stage of its application history entry (`onsite` without one), skill = the interview's
   title through `skills`, recommendation from submittedValues.overall_recommendation (1-4 or
@@ -61,6 +64,15 @@ from funnel.sources.tables import create_empty, ensure_columns
 # Airbyte's soft-delete column, set by destinations that keep deleted records.
 DELETED = "_ab_cdc_deleted_at"
 
+# Airbyte names most streams in the plural; a folder synced as it lands is read under the singular names.
+TABLE_ALIASES: dict[str, str] = {
+    "applications": "application",
+    "interview_stages": "interview_stage",
+    "archive_reasons": "archive_reason",
+    "interviews": "interview",
+    "jobs": "job",
+    "interview_events": "interview_event",
+}
 REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
     "application": ("id", "status"),
     "application_history": ("id", "stageid", "enteredstageat"),
@@ -84,7 +96,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 # The work tables a derivation builds (temporary; dropped when it ends).
-_WORK = ("ashby_map_roles", "ashby_map_stages", "ashby_map_skills", "ashby_map_reasons", "ashby_reasons",
+_WORK = ("ashby_keys", "ashby_map_roles", "ashby_map_stages", "ashby_map_skills", "ashby_map_reasons", "ashby_reasons",
          "ashby_stage_defs", "ashby_app_rows", "ashby_apps", "ashby_hist", "ashby_steps", "ashby_feedback")
 
 
@@ -127,6 +139,14 @@ def _fold(expr: str) -> str:
     return f"lower(trim({expr}))"
 
 
+def _unmapped(expr: str, kind: str) -> str:
+    """An unmapped ATS name as the event's value: Ashby's own text, so ingestion quarantines the event;
+    followed by ` (unmapped)` when that text happens to be a configured key ("Offer" is not mapped to
+    offer unless the mapping says so)."""
+    return (f"CASE WHEN {_fold(expr)} IN (SELECT key FROM ashby_keys WHERE kind = '{kind}') "
+            f"THEN trim({expr}) || ' (unmapped)' ELSE {expr} END")
+
+
 def _quoted(expr: str) -> str:
     return f"'''' || coalesce({expr}, '?') || ''''"
 
@@ -136,17 +156,16 @@ def _quoted(expr: str) -> str:
 
 
 def _ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    """The optional tables and columns (the runner does this too; inventory may be called without it)."""
+    """Every table and column the SQL names: the runner checks the required ones and adds the optional
+    ones before `derive`; `inventory` may be called on whatever was loaded (a table missing is empty)."""
     have = {name for (name,) in conn.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp'").fetchall()}
-    for table, columns in OPTIONAL_TABLES.items():
+    for table in {**REQUIRED_TABLES, **OPTIONAL_TABLES}:
+        columns = REQUIRED_TABLES.get(table, ()) + OPTIONAL_TABLES.get(table, ()) + OPTIONAL_COLUMNS.get(table, ())
         if f"ats_{table}" in have:
             ensure_columns(conn, table, columns)
         else:
             create_empty(conn, table, columns)
-    for table, columns in OPTIONAL_COLUMNS.items():
-        if f"ats_{table}" in have:
-            ensure_columns(conn, table, columns)
 
 
 def _mapping_tables(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
@@ -193,8 +212,9 @@ def _stage(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
                 coalesce({_obj('job', 'id')}, {_t('jobid')}, {_scalar('job')}) AS job_id,
                 {_obj('job', 'title')} AS job_title,
                 coalesce({_obj('candidate', 'id')}, {_t('candidateid')}, {_scalar('candidate')}) AS candidate_id,
-                {_obj('source', 'title')} AS source,
-                coalesce({_obj('archivereason', 'id')}, {_t('archivereasonid')}, {_scalar('archivereason')}) AS reason_id,
+                coalesce({_obj('source', 'title')}, {_scalar('source')}) AS source,
+                coalesce({_obj('archivereason', 'id')}, {_t('archivereasonid')},
+                         {_scalar('archivereason')}) AS reason_id,
                 {_obj('archivereason', 'text')} AS reason_text,
                 {_obj('archivereason', 'reasonType')} AS reason_type,
                 {_ts('updatedat')} AS updated_ts,
@@ -297,7 +317,8 @@ def _stage(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
                 coalesce({_obj('submittedbyuser', 'id')}, {_t('submittedbyuserid')}, {_scalar('submittedbyuser')})
                     AS interviewer_id,
                 coalesce({_obj('submittedvalues', 'overall_recommendation.value')},
-                         {_obj('submittedvalues', 'overall_recommendation')}) AS recommendation_raw,
+                         {_obj('submittedvalues', 'overall_recommendation')},
+                         {_obj('submittedvalues', 'overallRecommendation')}) AS recommendation_raw,
                 {_flag(DELETED)} AS deleted
             FROM ats_application_feedback
         )
@@ -342,6 +363,10 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
     """derived_stage_events, derived_interviews and excluded_rows from the ats_* tables (see the module)."""
     try:
         _stage(conn, mapping)
+        conn.execute("CREATE OR REPLACE TEMP TABLE ashby_keys (kind VARCHAR, key VARCHAR)")
+        conn.executemany("INSERT INTO ashby_keys VALUES (?, ?)",
+                         [("stage", s) for s in config.stages] + [("role", r) for r in config.roles]
+                         + [("skill", k) for k in config.skills])
         return _derive(conn)
     finally:
         _drop_work(conn)
@@ -366,11 +391,12 @@ def _derive(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             lead(stage_order) OVER w AS next_order,
             lead(entered_at) OVER w AS next_entered_at,
             lead(entered_key) OVER w AS next_entered_key,
-            lead(reason_id) OVER w AS next_reason_id
+            lead(reason_id) OVER w AS next_reason_id,
+            lag(stage_title) OVER w AS prev_title
         FROM entries
         WINDOW w AS (PARTITION BY app_id ORDER BY entered_ts NULLS LAST, first_pos)
     """)
-    stage_of = "coalesce(ms.stage, s.stage_title, s.stage_id)"
+    stage_of = f"coalesce(ms.stage, {_unmapped('coalesce(s.stage_title, s.stage_id)', 'stage')})"
     conn.execute(f"""
         CREATE OR REPLACE TEMP TABLE derived_stage_events AS
         WITH events AS (
@@ -384,7 +410,10 @@ def _derive(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 s.stage_title
             FROM ashby_steps AS s
             LEFT JOIN ashby_map_stages AS ms ON ms.folded = {_fold('s.stage_title')}
+            LEFT JOIN ashby_map_stages AS prev ON prev.folded = {_fold('s.prev_title')}
+            -- after the offer's own entry its pass is the hire already
             WHERE coalesce(s.stage_type, '') <> 'archived'
+                AND NOT (s.stage_type = 'hired' AND coalesce(prev.stage = 'offer', false))
             UNION ALL
             -- seq 1: its departure (passed to a later stage, an offer or a hire; archived: failed or withdrew)
             SELECT * EXCLUDE (reason_type) FROM (
@@ -401,7 +430,8 @@ def _derive(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 FROM (
                     SELECT s.*,
                         CASE WHEN s.next_reason_id IS NOT NULL THEN own.text ELSE a.reason_text END AS reason_text,
-                        CASE WHEN s.next_reason_id IS NOT NULL THEN own.reason_type ELSE a.reason_type END AS reason_type
+                        CASE WHEN s.next_reason_id IS NOT NULL THEN own.reason_type ELSE a.reason_type END
+                            AS reason_type
                     FROM ashby_steps AS s
                     LEFT JOIN ashby_apps AS a ON a.app_id = s.app_id
                     LEFT JOIN ashby_reasons AS own ON own.id = s.next_reason_id
@@ -414,10 +444,12 @@ def _derive(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         )
         -- every row of the entry (a repeated row derives the same events: exact duplicates)
         SELECT e.event_id, e.app_id AS application_id, a.candidate_id,
-            coalesce(a.role, a.job_title, a.job_id) AS role, e.stage, e.outcome, e.occurred_at,
+            coalesce(a.role, {_unmapped('coalesce(a.job_title, a.job_id)', 'role')}) AS role, e.stage, e.outcome,
+            e.occurred_at,
             NULL::VARCHAR AS team, a.source, NULL::VARCHAR AS level, NULL::VARCHAR AS requires_travel,
             h.__file_index::INTEGER AS __file_index, h.__line::BIGINT AS __line, e.__seq::INTEGER AS __seq,
-            'ashby ' || CASE WHEN a.app_id IS NULL THEN 'application ' || {_quoted('e.app_id')} || ' (no application row)'
+            'ashby ' || CASE WHEN a.app_id IS NULL
+                             THEN 'application ' || {_quoted('e.app_id')} || ' (no application row)'
                              ELSE 'job ' || {_quoted('a.job_title')} || ' (id ' || coalesce(a.job_id, '?') || ')' END
                 || ', stage ' || {_quoted('e.stage_title')} AS __context
         FROM events AS e
@@ -432,9 +464,10 @@ def _derive(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         SELECT
             'ashby:application_feedback:' || f.feedback_id AS interview_id,
             f.app_id AS application_id,
-            CASE WHEN f.has_entry THEN coalesce(ms.stage, f.stage_title, f.stage_id) ELSE 'onsite' END AS stage,
+            CASE WHEN f.has_entry THEN coalesce(ms.stage, {_unmapped('coalesce(f.stage_title, f.stage_id)', 'stage')})
+                 ELSE 'onsite' END AS stage,
             f.interviewer_id,
-            coalesce(sk.skill, f.interview_title) AS skill,
+            coalesce(sk.skill, {_unmapped('f.interview_title', 'skill')}) AS skill,
             {_RECOMMENDATION} AS recommendation,
             f.occurred_at,
             f.__file_index::INTEGER AS __file_index, f.__line::BIGINT AS __line, 0 AS __seq,
@@ -459,10 +492,11 @@ def _derive(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         UNION ALL
         SELECT __file_index, __line, rule FROM ashby_feedback WHERE rule IS NOT NULL
     """)
-    applications, without_history = conn.execute("""
+    # fetchall: a fetched-once result left open would keep DuckDB from registering the runner's frames
+    [(applications, without_history)] = conn.execute("""
         SELECT count(*), count(*) FILTER (WHERE app_id NOT IN (SELECT app_id FROM ashby_steps WHERE app_id IS NOT NULL))
         FROM ashby_apps WHERE rule IS NULL
-    """).fetchone()
+    """).fetchall()
     return {"applications": applications, "applications without history": without_history}
 
 

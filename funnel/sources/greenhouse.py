@@ -282,10 +282,8 @@ def _prepare(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Co
             {_text('a.applied_at')} AS applied_at,
             {_text('a.last_activity_at')} AS last_activity_at,
             {_text('a.rejected_at')} AS rejected_at,
-            'greenhouse application ' || a.__key || ': ' ||
-                CASE WHEN ja.job_id IS NULL THEN 'no job_application row'
-                     ELSE 'job ' || ja.job_id || coalesce(' "' || j.name || '"', ' (not in the job table)') END
-                AS context
+            CASE WHEN ja.job_id IS NULL THEN 'application ' || a.__key || ' has no job_application row'
+                 ELSE 'job ' || ja.job_id || coalesce(' "' || j.name || '"', ' (not in the job table)') END AS context
         FROM a
         LEFT JOIN gh_cand AS m ON m.candidate_id = {_id('a.candidate_id')}
         LEFT JOIN ja ON ja.app_id = a.__key
@@ -314,6 +312,10 @@ def _drop_work_tables(conn: duckdb.DuckDBPyConnection) -> None:
 def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Config) -> dict[str, int]:
     """derived_stage_events, derived_interviews and excluded_rows from the `ats_*` tables."""
     try:
+        travel = mapping.requires_travel_column
+        travel_missing = bool(travel) and not conn.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'temp' AND table_name = 'ats_application'"
+            " AND column_name = ?", [travel]).fetchall()[0][0]
         _prepare(conn, mapping, config, mapping.unspecified_rejection)
         _excluded(conn)
         _history(conn)
@@ -325,11 +327,13 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
             SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM gh_hist AS h WHERE h.app_id = a.app_id)),
                 count(*) FILTER (WHERE merged)
             FROM gh_app AS a WHERE rule IS NULL
-            """).fetchone()
+            """).fetchall()[0]
         if without:
             notes["derived without history"] = without
         if merged:
             notes["merged candidates"] = merged
+        if travel_missing:  # requires_travel stays unknown
+            notes[f"application has no {travel} column (requires_travel_column)"] = 1
         return notes
     finally:
         _drop_work_tables(conn)
@@ -483,7 +487,7 @@ def _events(conn: duckdb.DuckDBPyConnection) -> None:
                      CASE WHEN e.stage_id IS NOT NULL THEN {_unmapped("'job_stage ' || e.stage_id", 'stage')} END) AS stage,
             e.outcome, e.occurred_at, NULL::VARCHAR AS team, a.source, NULL::VARCHAR AS level, a.requires_travel,
             e.__file_index::INTEGER AS __file_index, e.__line::BIGINT AS __line, e.__seq::INTEGER AS __seq,
-            coalesce(a.context, 'greenhouse application ' || e.app_id || ': not in the application table')
+            'greenhouse ' || coalesce(a.context, 'application ' || e.app_id || ' is not in the application table')
                 || CASE WHEN e.stage_key IS NOT NULL THEN ''
                         WHEN s.stage_id IS NOT NULL THEN ', stage "' || coalesce(s.name, '') || '" (job_stage ' || s.stage_id || ')'
                         WHEN e.stage_id IS NOT NULL THEN ', job_stage ' || e.stage_id || ' (not in the job_stage table)'
@@ -541,11 +545,10 @@ def _interviews(conn: duckdb.DuckDBPyConnection) -> None:
             {recommendation} AS recommendation,
             sc.interviewed_text AS occurred_at,
             sc.__file_index::INTEGER AS __file_index, sc.__line::BIGINT AS __line, 0 AS __seq,
-            'greenhouse scorecard ' || sc.__key || ' of application ' || coalesce(sc.app_id, '?') || ': '
-                || coalesce(a.context, 'not in the application table')
+            'greenhouse ' || coalesce(a.context, 'application ' || coalesce(sc.app_id, '?') || ' is not in the application table')
                 || ', interview "' || coalesce(trim(sc.interview), '') || '"'
-                || CASE WHEN s.stage_id IS NOT NULL THEN ', stage "' || coalesce(s.name, '') || '"' ELSE '' END
-                AS __context
+                || CASE WHEN s.stage_id IS NOT NULL THEN ' at stage "' || coalesce(s.name, '') || '" (job_stage '
+                        || s.stage_id || ')' ELSE '' END AS __context
         FROM gh_sc AS sc
         LEFT JOIN gh_app AS a ON a.app_id = sc.app_id
         LEFT JOIN gh_iv AS i ON i.__key = sc.__key
@@ -562,9 +565,10 @@ def _interviews(conn: duckdb.DuckDBPyConnection) -> None:
 def inventory(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> list[dict]:
     """What the tables hold, for `funnel sources suggest` and `funnel validate`: every job (with its
     applications), every stage of a job (with the applications that reached it: an active history
-    row there, or it is their current stage), every interview name (scorecards) and every rejection
-    reason (applications). Excluded applications and deleted scorecards are not counted. Each dict
-    also says what the mapping maps it to (`role`, `stage`, `skill`; None when unmapped)."""
+    row there, their current stage, or, without history, the job's first stage), every interview
+    name (scorecards) and every rejection reason (applications). Excluded applications and deleted
+    scorecards are not counted. Each dict also says what the mapping maps it to (`role`, `stage`,
+    `skill`; None when unmapped); a stage its `order` in the job, a reason its `type`."""
     try:
         _prepare(conn, mapping, None)
         out: list[dict] = []
@@ -586,6 +590,10 @@ def inventory(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> list[d
                 FROM ats_application_history AS h WHERE lower(trim(h.new_status)) = 'active'
                 UNION
                 SELECT app_id, current_stage FROM gh_app WHERE current_stage IS NOT NULL
+                UNION  -- an application without history starts at its job's first stage
+                SELECT a.app_id, a.first_stage FROM gh_app AS a
+                WHERE a.first_stage IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM ats_application_history AS h WHERE {_id('h.application_id')} = a.app_id)
             )
             SELECT s.job_id, j.name, s.name, s.stage_key, s.rank,
                 (SELECT count(DISTINCT r.app_id) FROM reached AS r JOIN gh_app AS a ON a.app_id = r.app_id
@@ -593,7 +601,7 @@ def inventory(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> list[d
             FROM gh_stage AS s LEFT JOIN gh_job AS j ON j.job_id = s.job_id
             ORDER BY try_cast(s.job_id AS HUGEINT) NULLS LAST, s.job_id, s.rank
             """).fetchall()
-        out += [{"kind": "stage", "job_id": job_id, "job_name": job_name, "name": name, "applications": n,
+        out += [{"kind": "stage", "job_id": job_id, "job_name": job_name, "name": name or "", "applications": n,
                  "stage": stage, "order": rank}
                 for job_id, job_name, name, stage, rank, n in stages]
         interviews = conn.execute(
@@ -614,7 +622,7 @@ def inventory(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> list[d
                 FROM ({_last('application', 'id')}) AS x JOIN gh_app AS a ON a.app_id = x.__key
                 WHERE a.rule IS NULL GROUP BY 1
             )
-            SELECT {_text('rr.name')}, {_text('rr.type_name')}, coalesce(used.n, 0)
+            SELECT coalesce({_text('rr.name')}, 'rejection reason ' || rr.__key), {_text('rr.type_name')}, coalesce(used.n, 0)
             FROM rr LEFT JOIN used ON used.reason_id = rr.__key
             ORDER BY try_cast(rr.__key AS HUGEINT) NULLS LAST, rr.__key
             """).fetchall()

@@ -32,7 +32,6 @@ candidates (an application under the old candidate id), and applications at the 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,10 +121,11 @@ def _clean_events(stage_events: pl.DataFrame, config: Config) -> pl.DataFrame:
         "event_id": text["event_id"], "app": text["application_id"], "cand": text["candidate_id"],
         "role": text["role"].str.to_lowercase(), "stage": text["stage"].str.to_lowercase(),
         "outcome": text["outcome"].str.to_lowercase(), "t": _utc(stage_events, "occurred_at"),
-        "source": text["source"],
-        "travel": pl.when(travel.is_in(["true", "1", "yes", "t", "y"])).then(True)
-        .when(travel.is_in(["false", "0", "no", "f", "n"])).then(False).otherwise(None),
-    }).with_row_index("ord")
+        "source": text["source"], "travel_text": travel,
+    }).with_row_index("ord").with_columns(
+        travel=pl.when(pl.col("travel_text").is_in(["true", "1", "yes", "t", "y"])).then(True)
+        .when(pl.col("travel_text").is_in(["false", "0", "no", "f", "n"])).then(False).otherwise(None),
+    ).drop("travel_text")
     earliest = config.earliest_timestamp
     ev = ev.filter(
         pl.col("app").is_not_null() & pl.col("cand").is_not_null() & pl.col("t").is_not_null()
@@ -187,13 +187,15 @@ class _Plan:
             for priority, (key, title) in enumerate(titled):
                 stages.append((stage_id, job_id, name, key, title, priority))
                 stage_id += 1
-        self.jobs = pl.DataFrame(jobs, schema=["job_id", "role", "name"], orient="row")
-        self.stages = pl.DataFrame(stages, schema=["stage_id", "job_id", "role", "stage", "name", "rank"], orient="row")
+        self.jobs = pl.DataFrame(jobs, schema={"job_id": pl.Int64, "role": pl.String, "name": pl.String}, orient="row")
+        self.stages = pl.DataFrame(stages, schema={"stage_id": pl.Int64, "job_id": pl.Int64, "role": pl.String,
+                                                   "stage": pl.String, "name": pl.String, "rank": pl.Int64}, orient="row")
         nxt = []
         for name, role in config.roles.items():
             for a, b in zip(role.pipeline, role.pipeline[1:]):
                 nxt.append((name, a, b))
-        self.next_stage = pl.DataFrame(nxt, schema=["role", "stage", "next_pipeline"], orient="row")
+        self.next_stage = pl.DataFrame(nxt, schema={"role": pl.String, "stage": pl.String, "next_pipeline": pl.String},
+                                       orient="row")
 
     # history --------------------------------------------------------------------------------
     def _history(self, ev: pl.DataFrame) -> None:
@@ -213,7 +215,7 @@ class _Plan:
                 "app", "t", "ord", sub=pl.lit(0), kind=pl.lit("active"), stage="stage", outcome=pl.lit(None, pl.String)),
             # An entry, unless the pass just before (at another stage) moved the application here.
             ev.filter((pl.col("outcome") == "in_progress") & ~(
-                (pl.col("prev_outcome") == "passed") & (pl.col("prev_stage") != pl.col("stage")))).select(
+                (pl.col("prev_outcome") == "passed") & (pl.col("prev_stage") != pl.col("stage"))).fill_null(False)).select(
                 "app", "t", "ord", sub=pl.lit(1), kind=pl.lit("active"), stage="stage", outcome=pl.lit(None, pl.String)),
             # A pass is a move to the next stage the application reached (or to its pipeline's next one);
             # at the end of the pipeline it is the hire.
@@ -350,7 +352,7 @@ def write_tables(landing_dir: Path, stage_events: pl.DataFrame, interviews: pl.D
     parts); returns the `sources.greenhouse` block that maps them."""
     landing_dir = Path(landing_dir)
     iv = _clean_interviews(interviews, config)
-    roles_of = _clean_events(stage_events, config).sort("t").group_by("app").agg(pl.col("role").last())
+    roles_of = _clean_events(stage_events, config).sort(["app", "t", "ord"]).group_by("app").agg(pl.col("role").last())
     iv = iv.join(roles_of, on="app", how="inner")
     plan = _Plan(stage_events, config, iv.select("role", "stage"))
     if plan.apps.height == 0:
@@ -477,7 +479,7 @@ def write_tables(landing_dir: Path, stage_events: pl.DataFrame, interviews: pl.D
     offers = plan.offers.join(apps.select("app", "gh_cand", "job_id"), on="app").sort("app").with_columns(
         id=pl.int_range(pl.len()) + OFFER_ID, deleted=pl.lit(False))
     # a deleted offer (an offer sent by mistake and removed): excluded
-    deleted_offer = offers.head(1).with_columns(id=pl.lit(OFFER_ID + offers.height + 1), deleted=pl.lit(True),
+    deleted_offer = offers.head(1).with_columns(id=pl.lit(OFFER_ID + offers.height + 1, dtype=pl.Int64), deleted=pl.lit(True),
                                                 status=pl.lit("accepted"))
     offers = pl.concat([offers, deleted_offer])
     _write_csv(offers.select(
@@ -585,8 +587,8 @@ def _write_interviews(landing_dir: Path, iv: pl.DataFrame, plan: _Plan, apps: pl
     copies = iv.filter(_unit(pl.col("id").cast(pl.String), "copy") < 0.01).with_columns(deleted=pl.lit(True))
     gone = extra.filter(pl.col("deleted")).head(1)
     gone_rows = iv.head(gone.height).with_columns(
-        gh_app=pl.lit(gone["gh_app"][0]) if gone.height else pl.col("gh_app"),
-        gh_cand=pl.lit(gone["candidate_id"][0]) if gone.height else pl.col("gh_cand"),
+        gh_app=pl.lit(gone["gh_app"][0], dtype=pl.Int64) if gone.height else pl.col("gh_app"),
+        gh_cand=pl.lit(gone["candidate_id"][0], dtype=pl.Int64) if gone.height else pl.col("gh_cand"),
     ) if iv.height else iv
     scorecards = pl.concat([iv, copies, gone_rows]).with_columns(id=pl.int_range(pl.len()) + SCORECARD_ID)
     _write_csv(scorecards.select(
@@ -597,10 +599,3 @@ def _write_interviews(landing_dir: Path, iv: pl.DataFrame, plan: _Plan, apps: pl
         updated_at=_ts(pl.col("t") + timedelta(hours=2))), landing_dir / "scorecard.csv")
     return {name: skill for name, skill in iv.select("name", "skill").unique().sort("name").iter_rows()}
 
-
-def sample_hash(path: Path) -> str:  # pragma: no cover - a helper for looking at written folders by hand
-    digest = hashlib.sha256()
-    for file in sorted(Path(path).rglob("*")):
-        if file.is_file():
-            digest.update(file.read_bytes())
-    return digest.hexdigest()

@@ -18,13 +18,16 @@ How events are derived (all in DuckDB):
 
 - An opportunity is the application (`application_id` = opportunity id, `candidate_id` = its
   `contact`: Lever moves the opportunities of merged duplicates onto the surviving contact). The
-  role is the posting of its application, mapped by posting id or by `posting.text` (ids win);
-  team and level are the posting's categories; the source is its first `opportunity_source`.
+  role is the posting of its application, mapped by posting id or by `posting.text` (ids win; an
+  opportunity without an application has no role: missing_required); team and level are the
+  posting's categories; the source is its first `opportunity_source`.
 - `opportunity_stage_history` ordered by `updated_at` per opportunity (ties: file order): every row
   is `in_progress` at its stage; when `to_stage_index` grows over the previous row's, also `passed`
   at the previous row's stage, at the same time (not when both map to the same catalog stage: a
-  move between two Lever stages of one catalog stage decides nothing). A move to a lower index
-  emits only the `in_progress` (the marts' backward-move rule takes over).
+  move between two Lever stages of one catalog stage decides nothing; a row without an index
+  compares the catalog order of the mapped stages). A move to a lower index emits only the
+  `in_progress` (the marts' backward-move rule takes over). A change synced twice (an overlapping
+  re-export) derives what its first copy did.
 - `archived_at` with its reason gives the outcome at the stage current then (the latest stage
   change at or before it; without one, the opportunity's `stage_id`): a `requisition_for_hire_id`,
   or the reason "Hired", is `passed` there and at `offer`; a reason in `archive_reasons` as mapped
@@ -57,6 +60,7 @@ import duckdb
 
 from funnel.config import Config
 from funnel.sources.mapping import SourceMapping
+from funnel.sources.tables import create_empty, ensure_columns
 
 REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
     "opportunity": ("id", "contact", "stage_id", "archived_at", "archived_reason_id"),
@@ -119,8 +123,8 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
 SCORES = {"1": "strong_no", "2": "no", "3": "yes", "4": "strong_yes"}
 # Helper tables of a derivation, dropped when it ends.
 WORK_TABLES = (
-    "lever_map", "lever_opp", "lever_status", "lever_iv", "lever_fb", "lever_stage", "lever_posting",
-    "lever_app", "lever_hist", "lever_arch", "lever_users",
+    "lever_map", "lever_keys", "lever_opp", "lever_status", "lever_iv", "lever_fb", "lever_stage", "lever_posting",
+    "lever_app", "lever_hist", "lever_arch", "lever_users", "lever_catalog",
 )
 
 
@@ -160,10 +164,11 @@ def _quote(expr: str) -> str:
     return f"'\"' || {expr} || '\"'"
 
 
-def _context(stage_name: str, posting_context: str, opp: str) -> str:
-    """What a quarantined event's detail adds: the Lever stage, the posting (the job) and the opportunity."""
+def _context(stage_name: str, posting_context: str) -> str:
+    """What a quarantined event's detail adds: the Lever stage and the posting (the job). Not the
+    opportunity: the quarantined row names its table row, and `funnel validate` counts by detail."""
     name = _quote(f"coalesce({stage_name}, '')")
-    return f"'Lever stage ' || {name} || ', ' || {posting_context} || ', opportunity ' || {opp}"
+    return f"'Lever stage ' || {name} || ', ' || {posting_context}"
 
 
 def _last(table: str, key: str) -> str:
@@ -176,8 +181,24 @@ def _last(table: str, key: str) -> str:
 # The mapping and what every derivation and inventory needs
 
 
-def _load_mapping(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
-    """lever_map (kind, key, target): posting ids exactly (trimmed), names trimmed and lower-cased."""
+def _unmapped(text: str, kind: str) -> str:
+    """An unmapped name as the event carries it: Lever's own text, which ingestion quarantines; marked
+    ` (unmapped)` when that text happens to read as a configured key (a form named "Coding" is not
+    the skill coding until `skills` says so)."""
+    return (f"CASE WHEN lower({text}) IN (SELECT key FROM lever_keys WHERE kind = '{kind}')"
+            f" THEN {text} || ' (unmapped)' ELSE {text} END")
+
+
+def _load_mapping(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Config | None) -> None:
+    """lever_map (kind, key, target): posting ids exactly (trimmed), names trimmed and lower-cased;
+    lever_keys (kind, key): the configuration's roles, stages and skills."""
+    keys = []
+    if config is not None:
+        keys = [("role", r) for r in config.roles] + [("stage", st) for st in config.stages]
+        keys += [("skill", sk) for sk in config.skills]
+    conn.execute("CREATE OR REPLACE TEMP TABLE lever_keys (kind VARCHAR, key VARCHAR)")
+    if keys:
+        conn.executemany("INSERT INTO lever_keys VALUES (?, ?)", keys)
     rows = [("role_id", str(k).strip(), v) for k, v in mapping.roles.items()]
     rows += [("role_name", str(k).strip().lower(), v) for k, v in mapping.roles.items()]
     rows += [("stage", str(k).strip().lower(), v) for k, v in mapping.stages.items()]
@@ -188,10 +209,24 @@ def _load_mapping(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> No
         conn.executemany("INSERT INTO lever_map VALUES (?, ?, ?)", rows)
 
 
-def _prepare(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
+def _ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Every table and column the SQL names: what a sync lacks, empty (the runner checks the required
+    ones before a derivation; `inventory` may look at an incomplete folder)."""
+    have = {name for (name,) in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp'").fetchall()}
+    for table, columns in (*REQUIRED_TABLES.items(), *OPTIONAL_TABLES.items()):
+        columns = (*columns, *OPTIONAL_COLUMNS.get(table, ()))
+        if f"ats_{table}" in have:
+            ensure_columns(conn, table, columns)
+        else:
+            create_empty(conn, table, columns)
+
+
+def _prepare(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Config | None = None) -> None:
     """The helper tables: each opportunity's status (deleted, lead), the rows every rule excludes,
     stages and postings with their mapped values, and each opportunity's application attributes."""
-    _load_mapping(conn, mapping)
+    _ensure_tables(conn)
+    _load_mapping(conn, mapping, config)
     conn.execute(f"CREATE OR REPLACE TEMP TABLE lever_opp AS {_last('opportunity', 'id')}")
     # Deleted: the opportunity's latest row says so. A lead: no stage change out of the lead stages,
     # and its current stage is one of them (or none).
@@ -282,7 +317,7 @@ def _prepare(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE lever_stage AS
         SELECT trim(s.id) AS stage_id, {_text('s.text')} AS name,
-            coalesce(m.target, {_text('s.text')}, trim(s.id)) AS value
+            coalesce(m.target, {_unmapped(_text('s.text'), 'stage')}, trim(s.id)) AS value
         FROM ({_last('stage', 'id')}) AS s
         LEFT JOIN lever_map AS m ON m.kind = 'stage' AND m.key = lower(trim(s.text))
         """
@@ -291,7 +326,7 @@ def _prepare(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE lever_posting AS
         SELECT trim(p.id) AS posting_id, {_text('p.text')} AS name,
-            coalesce(by_id.target, by_name.target, {_text('p.text')}, trim(p.id)) AS role,
+            coalesce(by_id.target, by_name.target, {_unmapped(_text('p.text'), 'role')}, trim(p.id)) AS role,
             {_text('p.categories_team')} AS team, {_text('p.categories_level')} AS level
         FROM ({_last('posting', 'id')}) AS p
         LEFT JOIN lever_map AS by_id ON by_id.kind = 'role_id' AND by_id.key = trim(p.id)
@@ -348,12 +383,24 @@ def _prepare(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> None:
             SELECT r.*, {_instant('r.ts_text')} AS instant,
                 coalesce(st.value, r.stage_id) AS stage, coalesce(st.name, r.stage_id) AS stage_name
             FROM rows AS r LEFT JOIN lever_stage AS st ON st.stage_id = r.stage_id
+        ),
+        -- A change synced twice (an overlapping re-export) is one change: the previous one of each is
+        -- found among the first copies, and a copy derives what its first did (exact duplicates).
+        firsts AS (
+            SELECT * FROM timed
+            QUALIFY row_number() OVER (PARTITION BY opp, instant, stage_id, stage_index ORDER BY __file_index, __line) = 1
+        ),
+        ordered AS (
+            SELECT opp, instant, stage_id, stage_index,
+                lag(stage_id) OVER w AS prev_stage_id, lag(stage_index) OVER w AS prev_index,
+                lag(stage) OVER w AS prev_stage, lag(stage_name) OVER w AS prev_stage_name
+            FROM firsts
+            WINDOW w AS (PARTITION BY opp ORDER BY instant NULLS LAST, __file_index, __line)
         )
-        SELECT *,
-            lag(stage_id) OVER w AS prev_stage_id, lag(stage_index) OVER w AS prev_index,
-            lag(stage) OVER w AS prev_stage, lag(stage_name) OVER w AS prev_stage_name
-        FROM timed
-        WINDOW w AS (PARTITION BY opp ORDER BY instant NULLS LAST, __file_index, __line)
+        SELECT t.*, o.prev_stage_id, o.prev_index, o.prev_stage, o.prev_stage_name
+        FROM timed AS t
+        JOIN ordered AS o ON o.opp = t.opp AND o.instant IS NOT DISTINCT FROM t.instant
+            AND o.stage_id IS NOT DISTINCT FROM t.stage_id AND o.stage_index IS NOT DISTINCT FROM t.stage_index
         """
     )
 
@@ -369,7 +416,9 @@ def _drop(conn: duckdb.DuckDBPyConnection) -> None:
 
 def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Config) -> dict[str, int]:
     """derived_stage_events, derived_interviews and excluded_rows from the loaded ats_* tables."""
-    _prepare(conn, mapping)
+    _prepare(conn, mapping, config)
+    conn.execute("CREATE OR REPLACE TEMP TABLE lever_catalog (stage VARCHAR, pos INTEGER)")
+    conn.executemany("INSERT INTO lever_catalog VALUES (?, ?)", [(s, n) for n, s in enumerate(config.stages)])
     # Each archived opportunity row: its outcome, and the stage current then.
     conn.execute(
         f"""
@@ -418,7 +467,7 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
             h.opp AS application_id, app.candidate_id, app.role, h.stage, 'in_progress' AS outcome, h.ts_text AS occurred_at,
             app.team, app.source, app.level, NULL::VARCHAR AS requires_travel,
             h.__file_index, h.__line, 0 AS __seq,
-            {_context('h.stage_name', 'app.posting_context', 'h.opp')} AS __context
+            {_context('h.stage_name', 'app.posting_context')} AS __context
         FROM hist AS h JOIN lever_app AS app ON app.opp = h.opp
         UNION ALL
         SELECT 'lever:opportunity_stage_history:' || h.opp || ':' || h.at_key || ':' || coalesce(h.stage_id, '')
@@ -426,16 +475,20 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
             h.opp, app.candidate_id, app.role, h.prev_stage, 'passed', h.ts_text,
             app.team, app.source, app.level, NULL,
             h.__file_index, h.__line, 1,
-            {_context('h.prev_stage_name', 'app.posting_context', 'h.opp')}
+            {_context('h.prev_stage_name', 'app.posting_context')}
         FROM hist AS h JOIN lever_app AS app ON app.opp = h.opp
-        WHERE h.prev_stage_id IS NOT NULL AND h.stage_index > h.prev_index AND h.stage IS DISTINCT FROM h.prev_stage
+        LEFT JOIN lever_catalog AS now ON now.stage = h.stage
+        LEFT JOIN lever_catalog AS before ON before.stage = h.prev_stage
+        WHERE h.prev_stage_id IS NOT NULL AND h.stage IS DISTINCT FROM h.prev_stage
+          -- without an index (a row the connector left it empty in), the catalog order of the mapped stages
+          AND coalesce(h.stage_index > h.prev_index, now.pos > before.pos, false)
         UNION ALL
         SELECT 'lever:opportunity:' || a.opp || ':' || {_canon('a.ts_text', 'a.instant')} || ':archived',
             a.opp, a.candidate_id, a.role, a.stage,
             CASE WHEN a.kind = 'hired' THEN 'passed' ELSE a.kind END, a.ts_text,
             a.team, a.source, a.level, NULL,
             a.__file_index, a.__line, 0,
-            {_context('a.stage_name', 'a.posting_context', 'a.opp')}
+            {_context('a.stage_name', 'a.posting_context')}
                 || ', archive reason ' || {_quote("coalesce(a.reason, '')")}
         FROM lever_arch AS a
         UNION ALL
@@ -443,7 +496,7 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
             a.opp, a.candidate_id, a.role, 'offer', 'passed', a.ts_text,
             a.team, a.source, a.level, NULL,
             a.__file_index, a.__line, 1,
-            'hired: ' || {_quote("coalesce(a.reason, '')")} || ', ' || a.posting_context || ', opportunity ' || a.opp
+            'Lever archive reason ' || {_quote("coalesce(a.reason, '')")} || ' (hired), ' || a.posting_context
         FROM lever_arch AS a
         WHERE a.kind = 'hired' AND a.stage IS DISTINCT FROM 'offer'
         """
@@ -465,17 +518,16 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
             f.opp AS application_id,
             CASE WHEN {_text('i.stage_id')} IS NULL THEN 'onsite' ELSE coalesce(st.value, trim(i.stage_id)) END AS stage,
             coalesce({_text('f.creator_id')}, CASE WHEN u.users = 1 THEN u.user_id END) AS interviewer_id,
-            coalesce(m.target, {_text('f.text')}) AS skill,
+            coalesce(m.target, {_unmapped(_text('f.text'), 'skill')}) AS skill,
             CASE WHEN {_text('f.score_system_value')} IS NULL OR lower(trim(f.score_system_value)) = 'null'
                  THEN 'no_decision'
                  ELSE CASE regexp_extract(f.score_system_value, '^\\s*([1-4])\\b', 1) {scores}
                       ELSE lower(trim(f.score_system_value)) END END AS recommendation,
             coalesce({_ts('i.date')}, {_ts('f.completed_at')}) AS occurred_at,
             f.__file_index, f.__line, 0 AS __seq,
-            'Lever feedback form ' || {_quote("coalesce(f.text, '')")} || ' (feedback_form ' || coalesce(trim(f.id), '')
-                || '), interview stage ' || {_quote("coalesce(st.name, i.stage_id, '')")}
-                || ', ' || coalesce(app.posting_context, 'opportunity not synced') || ', opportunity ' || coalesce(f.opp, '')
-                AS __context
+            'Lever feedback form ' || {_quote("coalesce(f.text, '')")}
+                || ', interview stage ' || {_quote("coalesce(st.name, i.stage_id, '')")}
+                || ', ' || coalesce(app.posting_context, 'opportunity not synced') AS __context
         FROM lever_fb AS f
         ANTI JOIN excluded_rows AS x ON x.__file_index = f.__file_index AND x.__line = f.__line
         LEFT JOIN lever_iv AS i ON trim(i.id) = trim(f.interview_id)
@@ -489,7 +541,7 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
         ("opportunities", "archived", "hired"),
         conn.execute(
             "SELECT (SELECT count(*) FROM lever_app), (SELECT count(DISTINCT opp) FROM lever_arch),"
-            " (SELECT count(DISTINCT opp) FROM lever_arch WHERE kind = 'hired')").fetchone(),
+            " (SELECT count(DISTINCT opp) FROM lever_arch WHERE kind = 'hired')").fetchall()[0],
     ))
     _drop(conn)
     return notes
@@ -515,15 +567,17 @@ def inventory(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> list[d
     for job_id, job_name, name, n in conn.execute(
         """
         WITH reached AS (
-            SELECT opp, stage_name FROM lever_hist
-            UNION SELECT app.opp, coalesce(st.name, app.stage_id) FROM lever_app AS app
+            SELECT opp, stage_name, stage_index FROM lever_hist
+            UNION SELECT app.opp, coalesce(st.name, app.stage_id), NULL FROM lever_app AS app
             LEFT JOIN lever_stage AS st ON st.stage_id = app.stage_id
             WHERE app.stage_id IS NOT NULL AND lower(app.stage_id) NOT LIKE 'lead-%'
         )
         SELECT app.posting_id, app.posting_name, r.stage_name, count(DISTINCT r.opp)
         FROM reached AS r JOIN lever_app AS app ON app.opp = r.opp
         WHERE r.stage_name IS NOT NULL
-        GROUP BY ALL ORDER BY app.posting_name NULLS LAST, app.posting_id, r.stage_name
+        GROUP BY app.posting_id, app.posting_name, r.stage_name
+        -- in Lever's pipeline order
+        ORDER BY app.posting_name NULLS LAST, app.posting_id, min(r.stage_index) NULLS LAST, r.stage_name
         """
     ).fetchall():
         out.append({"kind": "stage", "job_id": job_id, "job_name": job_name, "name": name, "applications": n})

@@ -92,6 +92,11 @@ def _hash_files(conn: duckdb.DuckDBPyConnection, ats: str, files: list[TableFile
 
 def _check_tables(conn: duckdb.DuckDBPyConnection, module: ModuleType, loaded: LoadedTables) -> str | None:
     """What is missing for a derivation (tables, columns), or None; creates the optional ones empty."""
+    for alias, table in getattr(module, "TABLE_ALIASES", {}).items():
+        # A table synced under the connector's other name (Airbyte's plural streams) is read as the table.
+        if loaded.has(alias) and not loaded.has(table):
+            conn.execute(f'ALTER TABLE temp."ats_{alias}" RENAME TO "ats_{table}"')
+            loaded.tables[table] = loaded.tables.pop(alias)
     problems = []
     for table, columns in module.REQUIRED_TABLES.items():
         if not loaded.has(table):
@@ -259,8 +264,9 @@ def ingest_source(conn: duckdb.DuckDBPyConnection, source_dir: Path, ats: str, c
         return SourceResult(ats, "no_tables", problem=f"no tables under {source_dir}")
     _hash_files(conn, ats, files)
     print_ = fingerprint(files, mapping, config)
-    last = conn.execute("SELECT fingerprint FROM source_derivations WHERE source = ? ORDER BY derived_at DESC LIMIT 1",
-                        [ats]).fetchone()
+    # fetchall: a fetchone that returns a row leaves the result unfinished, and DuckDB then refuses register().
+    last = next(iter(conn.execute("SELECT fingerprint FROM source_derivations WHERE source = ?"
+                                  " ORDER BY derived_at DESC LIMIT 1", [ats]).fetchall()), None)
     if last and last[0] == print_:
         return SourceResult(ats, "unchanged", files=files)
     now = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -36,12 +36,12 @@ def clean_contract_frames(landing: Path, config: Config) -> tuple[pl.DataFrame, 
         create_schema(conn)
         for feed in (STAGE_OUTCOMES, INTERVIEWS):
             ingest_feed(conn, landing / feed.name, feed, config, "shape")
-        events = conn.execute(
+        events = conn.sql(
             "SELECT record_id AS event_id, application_id, candidate_id, role, stage, outcome,"
             f" strftime(occurred_at, '{TEXT_TIME}') AS occurred_at, team, source, level,"
             " CAST(requires_travel AS VARCHAR) AS requires_travel"
             " FROM stage_outcome_records ORDER BY source_file, source_line").pl()
-        interviews = conn.execute(
+        interviews = conn.sql(
             "SELECT record_id AS interview_id, application_id, stage, interviewer_id, skill, recommendation,"
             f" strftime(occurred_at, '{TEXT_TIME}') AS occurred_at"
             " FROM interview_records ORDER BY source_file, source_line").pl()

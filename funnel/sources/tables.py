@@ -52,10 +52,16 @@ def table_name(rel: str) -> str | None:
     return stem.lower() if dot and f".{ext.lower()}" in FORMATS else None
 
 
+# A copy of the folder's `sources:` block kept beside its tables (as data/samples/<ats>/ do): not a table.
+MAPPING_FILE = "sources.yaml"
+
+
 def discover_tables(source_dir: Path) -> list[TableFile]:
     """Every table file, in the order of its relative path."""
     found = []
     for rel, path in discover(source_dir):
+        if rel == MAPPING_FILE:
+            continue
         name = table_name(rel)
         found.append(TableFile(name or "", rel, path, problem=None if name else
                                f"unsupported file type; expected one of {', '.join(sorted(FORMATS))}"))
