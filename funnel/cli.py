@@ -428,15 +428,19 @@ def cmd_validate(args: argparse.Namespace, home: FunnelHome) -> int:
     from funnel.config import load_config
     from funnel.validate import validate_path
 
+    from funnel.contract import FEEDS
     from funnel.sources import ATS_NAMES
 
     config = load_config(home.config_file)
     path = Path(args.path)
-    ats_folders = [path] if path.is_dir() and path.name in ATS_NAMES and args.feed is None else []
-    if not ats_folders and path.is_dir() and args.feed is None:
+    ats_folder = path.is_dir() and path.name in ATS_NAMES and args.feed is None
+    ats_folders = [path] if ats_folder else []
+    if path.is_dir() and args.feed is None and not ats_folder:
         ats_folders = [path / ats for ats in ATS_NAMES if (path / ats).is_dir()]
+    # the contract's feeds, unless the path is an ATS folder or a landing folder holding only ATS folders
+    contract = not ats_folder and not (ats_folders and not any((path / feed).is_dir() for feed in FEEDS))
     found = 0
-    if not ats_folders or path.name not in ATS_NAMES:
+    if contract:
         problems = validate_path(path, config, feed=args.feed, progress=_progress)
         for line in problems.lines():
             print(line)
@@ -450,9 +454,14 @@ def cmd_validate(args: argparse.Namespace, home: FunnelHome) -> int:
 def _validate_ats(folder: Path, config) -> int:
     """An ATS folder: what the sources: mapping lacks (with counts), and every other problem a run would
     quarantine or reject, without ingesting anything."""
-    from funnel.sources.suggest import unmapped
+    from funnel.sources.suggest import mapping_beside, unmapped
 
     ats = folder.name
+    if ats not in config.sources:
+        beside = mapping_beside(folder, config)
+        if beside is not None:
+            config = beside
+            print(f"note: funnel.yaml has no sources.{ats}: using the block in {folder / 'sources.yaml'}")
     missing, problems = unmapped(ats, folder, config)
     for value, events in missing:
         print(f"{folder}: {value}: {events:,} event(s)")

@@ -126,9 +126,9 @@ def start_server() -> PostgresServer:
         if not shutil.which("runuser"):
             pytest.skip("running as root and runuser is missing: cannot run the PostgreSQL server as another user")
         run_as = SERVER_USER
-    # Not under pytest's tmp folders: those are private to the test user, and the server user must
-    # own this one. Short, too: the unix socket's path has a length limit.
-    root = Path(tempfile.mkdtemp(prefix="funnel-pg-"))
+    # Not under pytest's tmp folders (nor a private TMPDIR): those are the test user's alone, and the
+    # server user must reach and own this one. Short, too: the unix socket's path has a length limit.
+    root = Path(tempfile.mkdtemp(prefix="funnel-pg-", dir="/tmp" if run_as and Path("/tmp").is_dir() else None))
     server = PostgresServer(bindir, root, run_as)
     try:
         server._chown(root)

@@ -132,6 +132,23 @@ def suggest(landing: Path, config: Config) -> str:
     return header + "sources:\n" + "\n".join(blocks) + "\n"
 
 
+def mapping_beside(folder: Path, config: Config) -> Config | None:
+    """The configuration with the `sources:` block of a sources.yaml kept beside the tables (as the
+    samples do), or None when there is none. Checked like funnel.yaml: a bad block is a ConfigError."""
+    from funnel.config import parse_config
+    from funnel.sources.tables import MAPPING_FILE
+
+    path = folder / MAPPING_FILE
+    if not path.is_file():
+        return None
+    block = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("sources")
+    if not isinstance(block, dict) or folder.name not in block:
+        return None
+    data = yaml.safe_load(config.to_yaml())
+    data["sources"] = {**data.get("sources", {}), folder.name: block[folder.name]}
+    return parse_config(data, str(path))
+
+
 def unmapped(ats: str, folder: Path, config: Config) -> tuple[list[tuple[str, int]], list[tuple[str, int | None, str, str]]]:
     """What a run would quarantine or reject, without ingesting: ([(unmapped value with its job, events)],
     [(file, line or None, reason, detail)] of the other problems)."""
