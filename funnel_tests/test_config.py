@@ -96,7 +96,7 @@ ERRORS = [
         "stages: [a]\nroles: {r: {pipeline: [a]}}\nstall_days: 3\n",
         "stall_days",
         "unknown key (allowed: earliest_timestamp, encoding, fairness, future_tolerance_days, pseudonymize_interviewers, "
-        "quarantine_threshold, roles, skills, stages, team_matching_stall_days)",
+        "quarantine_threshold, roles, skills, sources, stages, team_matching_stall_days)",
         id="unknown-top-level-key",
     ),
     pytest.param(

@@ -865,11 +865,11 @@ def test_a_working_database_of_an_earlier_version_gets_the_encoding_column(tmp_p
         create_schema(conn)
         create_schema(conn)  # and again: nothing changes
         columns = [name for name, _ in table_columns(conn, "landing_files")]
-        assert columns[-2:] == ["processed_at", "encoding"]
+        assert columns[-3:] == ["processed_at", "encoding", "rows_excluded"]
         excel_csv(tmp_path / "landing" / "excel.csv", [so(event_id="E1", candidate_id="José")])
         assert file_counts(ingest(conn, tmp_path / "landing", config)) == [("excel.csv", "ingested", 1, 1, 0, 0)]
-        assert conn.execute("SELECT path, rows_read, encoding FROM landing_files ORDER BY path").fetchall() == [
-            ("excel.csv", 1, "windows-1252"), ("old.csv", 1, None)]
+        assert conn.execute("SELECT path, rows_read, encoding, rows_excluded FROM landing_files ORDER BY path").fetchall() == [
+            ("excel.csv", 1, "windows-1252", 0), ("old.csv", 1, None, 0)]
     finally:
         conn.close()
 

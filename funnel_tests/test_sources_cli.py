@@ -32,6 +32,10 @@ def home_with_sample(tmp_path: Path, ats: str) -> Path:
     return home
 
 
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("FUNNEL_HOME", "DAGSTER_HOME")}
+
+
 def filled_in(block: str) -> str:
     """The suggested block with every commented placeholder line filled in, as a user would."""
     config = default_config()
@@ -78,9 +82,13 @@ def test_an_ats_folder_without_a_block_stops_with_one_line(tmp_path, capsys):
     assert main(["validate", str(home / "landing" / "greenhouse"), "--home", str(home)]) == 1
     assert "no_mapping: funnel.yaml has no sources.greenhouse block: `funnel sources suggest` prints one" \
         in capsys.readouterr().out
-    assert main(["run", "--home", str(home)]) != 0
-    err = capsys.readouterr().err
-    assert f"{home / 'landing' / 'greenhouse'} holds 11 file(s) but funnel.yaml has no sources.greenhouse block" in err
+    # a run in its own process: the definitions bind FUNNEL_HOME when they load
+    done = subprocess.run([sys.executable, "-m", "funnel.cli", "run", "--home", str(home)], capture_output=True,
+                          text=True, env=_clean_env(), timeout=300)
+    assert done.returncode == 1
+    assert (f"funnel: step greenhouse failed: {home / 'landing' / 'greenhouse'} holds 11 file(s) but funnel.yaml has "
+            "no sources.greenhouse block mapping its jobs and stages: `funnel sources suggest` prints one to start from"
+            in done.stderr.splitlines())
 
 
 def test_suggest_with_no_ats_tables_says_where_it_looked(tmp_path, capsys):
@@ -109,9 +117,8 @@ def test_a_home_with_only_greenhouse_tables_publishes_every_mart(tmp_path, capsy
     home = home_with_sample(tmp_path, "greenhouse")
     assert main(["sources", "suggest", "--home", str(home)]) == 0
     (home / "funnel.yaml").write_text(DEFAULT_YAML + "\n" + filled_in(capsys.readouterr().out), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("FUNNEL_HOME", "DAGSTER_HOME")}
     done = subprocess.run([sys.executable, "-m", "funnel.cli", "run", "--home", str(home)],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=_clean_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     published = duckdb.connect(str(home / "warehouse" / "funnel.duckdb"), read_only=True)
     try:
