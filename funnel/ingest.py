@@ -127,7 +127,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
     """Every column as text, the way it would read in a CSV: timestamps as ISO-8601 in UTC."""
     columns = []
     for name, dtype in frame.schema.items():
@@ -186,7 +186,7 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
     except Exception:
         # A key whose values have no common type (true in one row, 1 in another): every key as text.
         frame = pl.read_ndjson(path, schema=dict.fromkeys(_json_keys(path), pl.String))
-    return _as_text(frame)
+    return as_text(frame)
 
 
 def _unreadable(fmt: str, exc: Exception, encoding: str | None = None) -> FileProblem:
@@ -367,7 +367,7 @@ def read_table(path: Path, encoding: str | None = None) -> tuple[pl.DataFrame, p
     used = None
     try:
         if fmt == "parquet":
-            frame = _as_text(pl.read_parquet(path))
+            frame = as_text(pl.read_parquet(path))
             first_line = 1
         else:
             frame, used = _read_text(path, fmt, head, encoding)

@@ -41,6 +41,7 @@ import duckdb
 import polars as pl
 
 from funnel.config import Config
+from funnel.ingest import as_text
 from funnel.sources.lever import LAYOUTS
 
 # Lever's built-in stages: the leads' at the start, "New applicant" and "Offer".
@@ -99,8 +100,8 @@ def _stages(config: Config) -> list[tuple[str, str, str | None, int]]:
 def _connect(stage_events: pl.DataFrame, interviews: pl.DataFrame, config: Config) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(":memory:")
     conn.execute("SET TimeZone = 'UTC'")
-    conn.register("stage_frame", _as_text(stage_events))
-    conn.register("interview_frame", _as_text(interviews))
+    conn.register("stage_frame", as_text(stage_events))
+    conn.register("interview_frame", as_text(interviews))
     conn.execute("CREATE TABLE lever_stages (stage_id VARCHAR, text VARCHAR, stage VARCHAR, idx INTEGER)")
     conn.executemany("INSERT INTO lever_stages VALUES (?, ?, ?, ?)", _stages(config))
     conn.execute(f"UPDATE lever_stages SET stage_id = {_uuid(STAGE_KEY)} WHERE stage_id = ''")
@@ -111,19 +112,6 @@ def _connect(stage_events: pl.DataFrame, interviews: pl.DataFrame, config: Confi
     conn.executemany("INSERT INTO pipeline VALUES (?, ?, ?, ?, ?)", pipeline)
     _plan(conn, config)
     return conn
-
-
-def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every column as text; a typed timestamp as ISO-8601 UTC."""
-    columns = []
-    for name, dtype in frame.schema.items():
-        col = pl.col(name)
-        if isinstance(dtype, pl.Datetime):
-            if dtype.time_zone is not None:
-                col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-            col = col.dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
-        columns.append(col.cast(pl.String).alias(name))
-    return frame.select(columns)
 
 
 def _instant(col: str) -> str:
