@@ -224,3 +224,50 @@ def test_generate_refuses_a_non_empty_landing_unless_asked(tmp_path: Path, capsy
     assert main(["--home", str(tmp_path), "generate", "--applications", "10", "--if-empty"]) == 0
     assert "left as it is" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "landing").rglob("*") if p.is_file()) == ["mine.csv"]
+
+
+def test_the_published_database_holds_no_demographics_about_a_person_and_files_have_their_modes(demo_home: Path):
+    """Demographics reach the analysts' database only as adverse_impact's aggregates; the working
+    database and its folder are the owner's only, the published database stays readable."""
+    import stat
+
+    from funnel.contract import DEMOGRAPHIC_CATEGORIES
+
+    values = {*DEMOGRAPHIC_CATEGORIES["sex"], *DEMOGRAPHIC_CATEGORIES["race_ethnicity"]}
+    values |= {f"{s}_x_{r}" for s in DEMOGRAPHIC_CATEGORIES["sex"] for r in DEMOGRAPHIC_CATEGORIES["race_ethnicity"]}
+    demographic_columns = {*DEMOGRAPHIC_CATEGORIES, "sex_x_race_ethnicity", "collected_at"}
+    person_keys = {"application_key", "application_id", "candidate_id", "candidate_key"}
+    published = duckdb.connect(str(demo_home / "warehouse" / "funnel.duckdb"), read_only=True)
+    try:
+        columns: dict[str, dict[str, str]] = {}
+        for table, column, dtype in published.execute(
+                "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = current_database()"
+        ).fetchall():
+            columns.setdefault(table, {})[column] = dtype
+        assert not {"demographic_records", "int_candidate_demographics"} & set(columns)
+        found = []
+        for table, cols in columns.items():
+            found += [(table, c) for c in cols if c in demographic_columns]
+            if person_keys & set(cols):
+                for column, dtype in cols.items():
+                    if dtype == "VARCHAR" and column not in person_keys:
+                        hits = published.execute(
+                            f'SELECT count(*) FROM "{table}" WHERE "{column}" IN (SELECT unnest(?::VARCHAR[]))',
+                            [sorted(values)]).fetchone()[0]
+                        found += [(table, column)] * bool(hits)
+        assert found == []
+        assert not person_keys & set(columns["adverse_impact"])
+        # the demo does carry demographics: as aggregates, with the small groups suppressed
+        groups, suppressed_with_counts = published.execute(
+            "SELECT count(DISTINCT group_name), count(*) FILTER (WHERE suppressed AND applicants IS NOT NULL)"
+            " FROM adverse_impact WHERE group_name <> 'unknown'").fetchone()
+        smallest = published.execute("SELECT min(applicants) FROM adverse_impact WHERE NOT suppressed"
+                                      " AND group_name <> 'unknown'").fetchone()[0]
+    finally:
+        published.close()
+    assert groups > 3 and suppressed_with_counts == 0 and smallest >= 10
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert mode(demo_home / "warehouse") == 0o700
+    assert mode(demo_home / "warehouse" / "pipeline.duckdb") == 0o600
+    assert mode(demo_home / "landing" / "demographics") == 0o700
+    assert mode(demo_home / "warehouse" / "funnel.duckdb") & 0o044 == 0o044  # readable, as before
