@@ -55,7 +55,8 @@ def _source_asset(ats: str) -> dg.AssetsDefinition:
                 "notes": dg.MetadataValue.json(result.notes),
                 "files": dg.MetadataValue.md(_files_markdown(result)),
             })
-        say(context, f"{ats}: {result.status}" + (f" ({result.problem})" if result.problem else ""))
+        if result.status != "not_in_use":  # most installations use one ATS or none: no line for the others
+            say(context, f"{ats}: {result.status}" + (f" ({result.problem})" if result.problem else ""))
         return dg.MaterializeResult(metadata=metadata)
 
     return _asset
