@@ -127,18 +127,18 @@ def measure(command: list[str], env: dict | None = None, interval: float = 0.05)
 
 def _as_text_frame(path: Path) -> pl.DataFrame:
     """A landing file with every column as text, the way ingestion sees it."""
-    from funnel.ingest import _as_text
+    from funnel.ingest import as_text
 
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return pl.read_csv(path, infer_schema=False)
     if suffix == ".parquet":
-        return _as_text(pl.read_parquet(path))
+        return as_text(pl.read_parquet(path))
     try:
-        return _as_text(pl.read_ndjson(path, infer_schema_length=None))
+        return as_text(pl.read_ndjson(path, infer_schema_length=None))
     except Exception:
         from funnel.ingest import _json_keys
-        return _as_text(pl.read_ndjson(path, schema=dict.fromkeys(_json_keys(path), pl.String)))
+        return as_text(pl.read_ndjson(path, schema=dict.fromkeys(_json_keys(path), pl.String)))
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:

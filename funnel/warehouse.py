@@ -101,7 +101,8 @@ CREATE TABLE IF NOT EXISTS source_derivations (
     stage_events    BIGINT NOT NULL,      -- events derived (before duplicates and quarantine)
     interviews      BIGINT NOT NULL,
     excluded        JSON NOT NULL,        -- {rule: rows}
-    notes           JSON NOT NULL         -- {what: count}, e.g. applications derived without history
+    notes           JSON NOT NULL,        -- {what: count}, e.g. applications derived without history
+    demographics    BIGINT                -- self-identification responses derived (an EEO table); NULL: the ATS has none
 );
 
 CREATE TABLE IF NOT EXISTS quarantined_rows (
@@ -161,7 +162,8 @@ def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str
 
 # Columns added since a table was first created: a working database made by an earlier version gets them
 # (CREATE TABLE IF NOT EXISTS leaves an existing table as it is). Each is added last, as SCHEMA lists it.
-ADDED_COLUMNS = (("landing_files", "encoding", "VARCHAR"), ("landing_files", "rows_excluded", "BIGINT DEFAULT 0"))
+ADDED_COLUMNS = (("landing_files", "encoding", "VARCHAR"), ("landing_files", "rows_excluded", "BIGINT DEFAULT 0"),
+                 ("source_derivations", "demographics", "BIGINT"))
 
 
 def create_schema(conn: duckdb.DuckDBPyConnection) -> None:

@@ -48,7 +48,7 @@ def test_every_asset_has_a_group_and_a_description():
     assert all(node["has_description"] for node in graph.values())
     assert graph["stage_outcome_records"]["group"] == "ingestion"
     assert graph["stage_outcome_records"]["upstream"] == ["ashby", "funnel_config", "greenhouse", "lever"]
-    assert graph["demographic_records"]["upstream"] == ["funnel_config"]
+    assert graph["demographic_records"]["upstream"] == ["ashby", "funnel_config", "greenhouse", "lever"]
     assert {graph[ats]["group"] for ats in ("greenhouse", "lever", "ashby")} == {"sources"}
     assert graph["published_warehouse"]["group"] == "publishing"
 

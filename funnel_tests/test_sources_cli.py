@@ -86,7 +86,7 @@ def test_an_ats_folder_without_a_block_stops_with_one_line(tmp_path, capsys):
     done = subprocess.run([sys.executable, "-m", "funnel.cli", "run", "--home", str(home)], capture_output=True,
                           text=True, env=_clean_env(), timeout=300)
     assert done.returncode == 1
-    assert (f"funnel: step greenhouse failed: {home / 'landing' / 'greenhouse'} holds 11 file(s) but funnel.yaml has "
+    assert (f"funnel: step greenhouse failed: {home / 'landing' / 'greenhouse'} holds 12 file(s) but funnel.yaml has "
             "no sources.greenhouse block mapping its jobs and stages: `funnel sources suggest` prints one to start from"
             in done.stderr.splitlines())
 
@@ -125,15 +125,22 @@ def test_a_home_with_only_greenhouse_tables_publishes_every_mart(tmp_path, capsy
         tables = {name for (name,) in published.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         applications = published.execute("SELECT count(*) FROM application_journeys").fetchone()[0]
         passed = published.execute("SELECT sum(passed) FROM stage_pass_rates").fetchone()[0]
+        # the sample's eeoc answers are groups of adverse_impact, every one under min_group_size: suppressed
+        groups = published.execute("SELECT count(DISTINCT group_name), bool_and(suppressed) FROM adverse_impact"
+                                   " WHERE dimension = 'sex'").fetchone()
     finally:
         published.close()
     assert set(PUBLISHED_MARTS) <= tables
     assert applications == 14 - 3 and passed > 0  # the sample's 14 applications less a prospect, a deleted one, a converted one
+    assert groups == (3, True)  # female, male, unknown
     working = duckdb.connect(str(home / "warehouse" / "pipeline.duckdb"), read_only=True)
     try:
         accounted = working.execute(
             "SELECT bool_and(rows_read = rows_accepted + rows_duplicate + rows_quarantined + rows_excluded),"
             " sum(rows_excluded) FROM landing_files WHERE feed = 'greenhouse'").fetchone()
+        responses = working.execute("SELECT count(*), count(DISTINCT candidate_id) FROM demographic_records"
+                                    " WHERE source_file = 'greenhouse/eeoc.csv'").fetchone()
     finally:
         working.close()
     assert accounted[0] is True and accounted[1] > 0
+    assert responses == (7, 6)  # the eeoc rows less the deleted application's; 3012 answered twice

@@ -152,9 +152,11 @@ def sample(tmp_path_factory):
 def test_the_sample_derives_every_rule(sample):
     conn, result, _, _ = sample
     assert result.status == "derived" and result.problem is None
-    # 1010 a prospect (application + job_application), 1011 deleted (+ 2 history rows), 1014 converted
-    # (+ 1 history row): 3 + 5 + 2.
-    assert result.excluded == {"converted": 3, "deleted": 5, "prospect": 2}
+    # 1010 a prospect (application + job_application), 1011 deleted (+ 2 history rows, its eeoc row), 1014
+    # converted (+ 1 history row): 3 + 6 + 2.
+    assert result.excluded == {"converted": 3, "deleted": 6, "prospect": 2}
+    # events: 89 accepted and the unknown_stage one; scorecards: 5 and Culture Add; responses: eeoc rows but 1011's
+    assert result.derived == {"stage_outcomes": 90, "interviews": 6, "demographics": 7}
     assert result.notes == {"derived without history": 2, "merged candidates": 1}
     # hired: a move is passed at the stage left and in_progress at the next, at the same time; hired at
     # Offer is passed there, and the accepted offer (v2; v1 deprecated gives nothing) passes it again.
@@ -229,6 +231,7 @@ def test_the_sample_has_only_its_two_built_in_problems(sample):
         "rejection_reason.csv": (4, 4, 0, 0, 0),
         "scorecard.csv": (7, 5, 0, 1, 1),  # 90007 is deleted
         "source.csv": (3, 3, 0, 0, 0),
+        "eeoc.csv": (8, 7, 0, 0, 1),  # 1011's is its deleted application's
     }
     assert_every_row_counted(conn)
 
@@ -279,6 +282,27 @@ def test_the_sample_marts(sample):
         ("1001", "onsite", "20003", "ml_theory", "yes"),
         ("1001", "onsite", "20004", "behavioral", "no_decision"),
     ]
+
+
+def test_the_sample_eeoc_answers_are_the_candidates_responses(sample):
+    conn, _, _, _ = sample
+    # Greenhouse's wording in the contract's categories; "Decline To Self Identify" and "I don't wish to answer"
+    # unknown (NULL); 1012 is the merged candidate 3099, now 3012, who answered for 1013 before
+    assert conn.execute(
+        "SELECT candidate_id, sex, race_ethnicity, veteran_status, disability_status, strftime(collected_at, '%m-%d %H:%M'),"
+        " source_file, source_line FROM demographic_records ORDER BY source_line").fetchall() == [
+        ("3001", "female", "asian", "not_protected_veteran", "no", "03-04 09:05", "greenhouse/eeoc.csv", 2),
+        ("3002", "male", "white", "protected_veteran", "yes", "03-05 10:04", "greenhouse/eeoc.csv", 3),
+        ("3003", None, "black_or_african_american", None, None, "03-06 09:36", "greenhouse/eeoc.csv", 4),
+        ("3005", "female", "hispanic_or_latino", "not_protected_veteran", "no", "03-10 09:07", "greenhouse/eeoc.csv", 5),
+        ("3009", "male", "two_or_more_races", None, None, "02-20 10:03", "greenhouse/eeoc.csv", 6),
+        ("3012", "female", "american_indian_or_alaska_native", None, "no", "03-18 09:04", "greenhouse/eeoc.csv", 8),
+        ("3012", "female", "american_indian_or_alaska_native", "not_protected_veteran", "no", "01-08 09:06",
+         "greenhouse/eeoc.csv", 9),
+    ]
+    # the latest response per candidate: 3012's is 1012's (March), its veteran status unknown
+    assert conn.execute("SELECT candidate_id, sex, veteran_status FROM int_candidate_demographics"
+                        " WHERE candidate_id IN ('3011', '3012')").fetchall() == [("3012", "female", None)]
 
 
 def test_inventory_of_the_sample(sample):
@@ -689,6 +713,219 @@ def test_a_missing_table_derives_nothing_and_says_why(tmp_path):
     result = ingest_source(conn, folder, "greenhouse", config, "b1")
     assert (result.status, result.problem) == ("incomplete", "no job_stage table")
     assert conn.execute("SELECT count(*) FROM stage_outcome_records").fetchone() == (0,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-identification: the eeoc table, into the demographics feed
+
+EEOC_COLUMNS = ["application_id", "gender_description", "race_description", "veteran_status_description",
+                "disability_status_description", "submitted_at", "_fivetran_deleted"]
+NOT_VET, VET = "I am not a protected veteran", "I identify as one or more of the classifications of protected veteran"
+DECLINED = "I don't wish to answer"
+
+
+def eeoc(application, gender="", race="", veteran="", disability="", at="2024-03-01 09:05:00.000",
+         deleted="false") -> dict:
+    """An eeoc row, as Fivetran syncs it: one application's answers."""
+    return {"application_id": application, "gender_description": gender, "race_description": race,
+            "veteran_status_description": veteran, "disability_status_description": disability, "submitted_at": at,
+            "_fivetran_deleted": deleted}
+
+
+def responses(conn) -> list[tuple]:
+    return conn.execute(
+        "SELECT candidate_id, sex, race_ethnicity, veteran_status, disability_status, strftime(collected_at, '%m-%d %H:%M'),"
+        " source_file, source_line FROM demographic_records ORDER BY source_line").fetchall()
+
+
+def with_eeoc(folder: Path, rows: list[dict], apps: list[tuple[dict, dict]], **tables) -> Path:
+    """landing/greenhouse/ with these applications (each at Application Review) and eeoc rows."""
+    write_tables(folder, apps, [hist(a["id"], "03-01 09:00", 50011) for a, _ in apps], **tables)
+    write_csv(folder / "eeoc.csv", rows, EEOC_COLUMNS)
+    return folder
+
+
+def test_eeoc_wordings_become_the_contracts_categories(tmp_path):
+    rows = [
+        eeoc(1, "Male", "White", NOT_VET,
+             "No, I don't have a disability, or a history/record of having a disability"),
+        eeoc(2, "Female", "Asian", VET, "Yes, I have a disability, or have a history/record of having a disability"),
+        eeoc(3, "Decline To Self Identify", "Black or African American", DECLINED, DECLINED),
+        eeoc(4, " FEMALE ", "Hispanic or Latino", VET + " listed above",
+             "Yes, I have a disability (or previously had a disability)"),
+        eeoc(5, "", "Native Hawaiian or Other Pacific Islander", "",
+             "No, I do not have a disability and have not had one in the past"),
+        eeoc(6, "Male", "American Indian or Alaskan Native", NOT_VET + ".", "I do not want to answer"),
+        eeoc(7, "Male", "Two or More Races", "I identify as one or more of the classifications of a protected veteran",
+             "Yes, I have a disability, or have had one in the past"),
+        eeoc(8, "Decline To Self Identify", "Decline To Self Identify", "", "", at=""),
+    ]
+    folder = with_eeoc(tmp_path / "greenhouse", rows, [app(a) for a in range(1, 9)])
+    config = gh_config()
+    conn = warehouse(config)
+    result = ingest_source(conn, folder, "greenhouse", config, "b1")
+    assert result.derived["demographics"] == 8 and result.feeds["demographics"].quarantined_by_reason == {}
+    eeoc_file = "greenhouse/eeoc.csv"
+    assert responses(conn) == [
+        ("c1", "male", "white", "not_protected_veteran", "no", "03-01 09:05", eeoc_file, 2),
+        ("c2", "female", "asian", "protected_veteran", "yes", "03-01 09:05", eeoc_file, 3),
+        ("c3", None, "black_or_african_american", None, None, "03-01 09:05", eeoc_file, 4),
+        ("c4", "female", "hispanic_or_latino", "protected_veteran", "yes", "03-01 09:05", eeoc_file, 5),
+        ("c5", None, "native_hawaiian_or_other_pacific_islander", None, "no", "03-01 09:05", eeoc_file, 6),
+        ("c6", "male", "american_indian_or_alaska_native", "not_protected_veteran", None, "03-01 09:05", eeoc_file, 7),
+        ("c7", "male", "two_or_more_races", "protected_veteran", "yes", "03-01 09:05", eeoc_file, 8),
+        ("c8", None, None, None, None, None, eeoc_file, 9),  # declined everything, no submitted_at: kept, unknown
+    ]
+    # every eeoc row is one table row of the ATS's accounting, counted once
+    assert files(conn)["eeoc.csv"] == (8, 8, 0, 0, 0)
+    assert conn.execute("SELECT stage_events, interviews, demographics FROM source_derivations").fetchall() == [(8, 0, 8)]
+    assert_every_row_counted(conn)
+
+
+def test_an_eeoc_wording_without_a_mapping_is_quarantined_and_named(tmp_path):
+    from funnel.sources.suggest import unmapped
+
+    rows = [eeoc(1, "Female", "Hispanic/Latino", NOT_VET, DECLINED), eeoc(2, "Non-binary", "White"), eeoc(3, "Male")]
+    folder = with_eeoc(tmp_path / "greenhouse", rows, [app(1), app(2), app(3)])
+    config = gh_config()
+    conn = warehouse(config)
+    result = ingest_source(conn, folder, "greenhouse", config, "b1")
+    assert result.feeds["demographics"].quarantined_by_reason == {"unknown_category": 2}
+    assert responses(conn) == [("c3", "male", None, None, None, "03-01 09:05", "greenhouse/eeoc.csv", 4)]
+    categories = "female, male, another; nor unknown: decline_to_self_identify, i_don_t_wish_to_answer, unknown or empty"
+    races = ("hispanic_or_latino, white, black_or_african_american, asian, native_hawaiian_or_other_pacific_islander, "
+             "american_indian_or_alaska_native, two_or_more_races; nor unknown: decline_to_self_identify, "
+             "i_don_t_wish_to_answer, unknown or empty")
+    assert conn.execute("SELECT feed, source_file, source_line, reason, detail FROM quarantined_rows"
+                        " ORDER BY source_line").fetchall() == [
+        ("demographics", "greenhouse/eeoc.csv", 2, "unknown_category",
+         f"race_ethnicity 'Hispanic/Latino' (normalized: 'hispanic_latino') is not one of: {races}"
+         " (greenhouse eeoc of application 1)"),
+        ("demographics", "greenhouse/eeoc.csv", 3, "unknown_category",
+         f"sex 'Non-binary' (normalized: 'non_binary') is not one of: {categories} (greenhouse eeoc of application 2)"),
+    ]
+    assert files(conn)["eeoc.csv"] == (3, 1, 0, 2, 0)
+    # `funnel validate landing/greenhouse` lists them with the other problems (its user runs the pipeline)
+    missing, problems = unmapped("greenhouse", folder, config)
+    assert missing == []
+    assert [(Path(f).name, line, reason) for f, line, reason, _ in problems] == [
+        ("eeoc.csv", 2, "unknown_category"), ("eeoc.csv", 3, "unknown_category")]
+
+
+def test_eeoc_rows_take_the_merged_candidate_and_leave_out_deleted_rows_and_excluded_applications(tmp_path):
+    # 1's candidate 301 was merged into 302; 2 is a prospect, 3 deleted; 4's eeoc row is deleted; 5 has two
+    # rows (an earlier sync's and the current one: the last read counts); 9 is not in the application table
+    apps = [app(1, candidate=301), app(2, prospect="true"), app(3, _fivetran_deleted="true"), app(4), app(5)]
+    rows = [eeoc(1, "Female", "Asian", at="2024-03-02 10:00:00.000"), eeoc(2, "Male"), eeoc(3, "Male"),
+            eeoc(4, "Male", deleted="true"), eeoc(5, "Male", "White"), eeoc(5, "Male", "Asian"), eeoc(9, "Female")]
+    candidates = [{"id": 301, "new_candidate_id": 302}, {"id": 302, "new_candidate_id": None}]
+    folder = with_eeoc(tmp_path / "greenhouse", rows, apps, candidate=candidates)
+    config = gh_config()
+    conn = warehouse(config)
+    result = ingest_source(conn, folder, "greenhouse", config, "b1")
+    assert responses(conn) == [
+        ("302", "female", "asian", None, None, "03-02 10:00", "greenhouse/eeoc.csv", 2),
+        ("c5", "male", "asian", None, None, "03-01 09:05", "greenhouse/eeoc.csv", 7),
+    ]
+    # prospect 2: application, job_application, history and eeoc rows; deleted: 3's four, and 4's eeoc row
+    assert result.excluded == {"deleted": 5, "prospect": 4}
+    assert result.derived["demographics"] == 3
+    assert conn.execute("SELECT source_line, reason, detail FROM quarantined_rows").fetchall() == [
+        (8, "missing_required", "missing candidate_id (greenhouse eeoc of application 9 (not in the application table))")]
+    # 5's first row is read and superseded (accepted, as a job or stage row is)
+    assert files(conn)["eeoc.csv"] == (7, 3, 0, 1, 3)
+    assert_every_row_counted(conn)
+
+
+def test_a_resync_of_the_eeoc_table_adds_nothing(tmp_path):
+    rows = [eeoc(1, "Female", "Asian", NOT_VET), eeoc(2, "Male", "White", VET)]
+    folder = with_eeoc(tmp_path / "greenhouse", rows, [app(1), app(2)])
+    config = gh_config()
+    conn = warehouse(config)
+    ingest_source(conn, folder, "greenhouse", config, "b1")
+    held = responses(conn)
+    assert [r[:5] for r in held] == [("c1", "female", "asian", "not_protected_veteran", None),
+                                     ("c2", "male", "white", "protected_veteran", None)]
+    assert ingest_source(conn, folder, "greenhouse", config, "b2").status == "unchanged"
+    # re-exported with 1's row repeated last (an overlapping sync): derived again, the response a duplicate
+    write_csv(folder / "eeoc.csv", rows + [rows[0]], EEOC_COLUMNS)
+    result = ingest_source(conn, folder, "greenhouse", config, "b3")
+    assert result.status == "derived" and result.derived["demographics"] == 2
+    assert responses(conn) == held
+    assert conn.execute("SELECT count(*) FROM quarantined_rows").fetchone() == (0,)
+    assert files(conn)["eeoc.csv"] == (3, 2, 1, 0, 0)
+    assert_every_row_counted(conn)
+
+
+def test_eeoc_answers_reach_adverse_impact_as_groups(tmp_path):
+    # Application Review: 1, 2, 4, 5 and 6 pass (moved on to the phone screen), 3 is rejected there. 4's
+    # candidate was merged into 1's, whose only answers are 4's; 6's eeoc row is deleted: unknown.
+    apps = [app(1, candidate=301), app(2, candidate=302), app(3, candidate=303, status="rejected", rejected_reason_id=101),
+            app(4, candidate=304), app(5, candidate=305), app(6, candidate=306)]
+    history = [hist(a, "03-01 09:00", 50011) for a in range(1, 7)]
+    history += [hist(a, "03-05 09:00", 50012) for a in (1, 2, 4, 5, 6)] + [hist(3, "03-05 09:00", status="rejected")]
+    rows = [eeoc(2, "Female", "Black or African American"), eeoc(3, "Male", "White"), eeoc(4, "Female", "Asian"),
+            eeoc(5, "Decline To Self Identify", "Two or More Races"), eeoc(6, "Male", "White", deleted="true")]
+    candidates = [{"id": 304, "new_candidate_id": 301}]
+    folder = write_tables(tmp_path / "greenhouse", apps, history, candidate=candidates)
+    write_csv(folder / "eeoc.csv", rows, EEOC_COLUMNS)
+    config = gh_config(fairness={"min_group_size": 1, "min_group_share": 0})
+    conn = warehouse(config)
+    ingest_source(conn, folder, "greenhouse", config, "b1")
+    build_all(conn, config, comments=False)
+    got = conn.execute(
+        "SELECT dimension, group_name, applicants, selected, is_reference, impact_ratio, suppressed FROM adverse_impact"
+        " WHERE role = 'ml_engineer' AND step = 'application_review' AND dimension IN ('sex', 'race_ethnicity')"
+        " ORDER BY dimension DESC, group_name = 'unknown', group_name").fetchall()
+    assert got == [
+        ("sex", "female", 3, 3, True, 1.0, False),  # 1 (as 301, with 4's answers), 2 and 4
+        ("sex", "male", 1, 0, False, 0.0, False),  # 3
+        ("sex", "unknown", 2, 2, False, None, False),  # 5 declined, 6's row deleted
+        ("race_ethnicity", "asian", 2, 2, True, 1.0, False),
+        ("race_ethnicity", "black_or_african_american", 1, 1, False, 1.0, False),
+        ("race_ethnicity", "two_or_more_races", 1, 1, False, 1.0, False),
+        ("race_ethnicity", "white", 1, 0, False, 0.0, False),
+        ("race_ethnicity", "unknown", 1, 1, False, None, False),
+    ]
+
+
+def test_a_working_database_from_before_the_demographics_column_gets_it(tmp_path):
+    # source_derivations as an earlier version made it: no demographics column, one derivation recorded
+    conn = connect(":memory:")
+    conn.execute("CREATE TABLE source_derivations (source VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL,"
+                 " batch_id VARCHAR NOT NULL, derived_at TIMESTAMP NOT NULL, stage_events BIGINT NOT NULL,"
+                 " interviews BIGINT NOT NULL, excluded JSON NOT NULL, notes JSON NOT NULL)")
+    conn.execute("INSERT INTO source_derivations VALUES ('lever', 'f0', 'b0', TIMESTAMP '2024-01-01', 5, 1, '{}', '{}')")
+    config = gh_config()
+    create_schema(conn)
+    write_config_tables(conn, config)
+    install_key(conn, SECRET)
+    folder = with_eeoc(tmp_path / "greenhouse", [eeoc(1, "Female")], [app(1)])
+    assert ingest_source(conn, folder, "greenhouse", config, "b1").status == "derived"
+    assert conn.execute("SELECT source, stage_events, interviews, demographics FROM source_derivations"
+                        " ORDER BY derived_at").fetchall() == [("lever", 5, 1, None), ("greenhouse", 1, 0, 1)]
+    create_schema(conn)  # the next run's: nothing more to add
+    assert [c for (c,) in conn.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'source_derivations'"
+                                       " ORDER BY column_index").fetchall()][-2:] == ["notes", "demographics"]
+
+
+def test_the_quarantine_check_of_the_ats_shows_no_response_detail(tmp_path):
+    from funnel.quality.sql_checks import quarantine_share
+
+    # one event quarantined (Reference Check is unmapped), one response (an answer no category fits)
+    folder = write_tables(tmp_path / "greenhouse", [app(1), app(2)],
+                          [hist(1, "03-01 09:00", 50017), hist(2, "03-01 09:00", 50011)])
+    write_csv(folder / "eeoc.csv", [eeoc(2, "Non-binary")], EEOC_COLUMNS)
+    config = gh_config()
+    conn = warehouse(config)
+    ingest_source(conn, folder, "greenhouse", config, "b1")
+    check = quarantine_share(conn, "greenhouse")
+    assert check.metrics["quarantined_by_reason"] == {"unknown_category": 1, "unknown_stage": 1}
+    assert [(e["source_file"], e["source_line"], e["reason"]) for e in check.examples] == [
+        ("greenhouse/application_history.csv", 2, "unknown_stage"), ("greenhouse/eeoc.csv", 2, "unknown_category")]
+    assert check.examples[0]["detail"].startswith("stage 'reference check' is not one of:")
+    assert check.examples[1]["detail"] is None
+    assert "Non-binary" not in repr(check) and "non_binary" not in repr(check)
 
 
 # ---------------------------------------------------------------------------------------------

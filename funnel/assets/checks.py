@@ -218,8 +218,9 @@ def _source_checks(ats: str) -> list[dg.AssetChecksDefinition]:
     return [_sql_check(
         ats, "quarantine_share",
         f"Share of the rows of the {ats} tables the newest derivation read whose events were quarantined (an "
-        "unmapped job, stage or interview name, a bad timestamp): above `quarantine_threshold` (funnel.yaml, "
-        "default 5%) fails with ERROR and blocks publishing; above 0 and below it, a WARN.",
+        "unmapped job, stage or interview name, a bad timestamp, an EEO answer that is no category): above "
+        "`quarantine_threshold` (funnel.yaml, default 5%) fails with ERROR and blocks publishing; above 0 and "
+        "below it, a WARN. A self-identification response's example rows show where and why, never its detail.",
         lambda conn, run_id, ats=ats: sql_checks.quarantine_share(conn, ats),
     )]
 

@@ -15,7 +15,8 @@ from funnel.resources import FunnelWarehouse
 from funnel.sources import ATS_NAMES
 from funnel.warehouse import write_config_tables
 
-ATS_FEEDS = (STAGE_OUTCOMES.name, INTERVIEWS.name)  # what an ATS's tables derive
+# What an ATS's tables derive: events and interviews, and self-identification where the ATS syncs it (eeoc).
+ATS_FEEDS = (STAGE_OUTCOMES.name, INTERVIEWS.name, DEMOGRAPHICS.name)
 RECORD_COLUMNS = {
     "record_id": "The record's id: the file's event_id/interview_id, or a sha256 of its normalized required fields (plus team).",
     "application_id": "One candidate's application to one role.",
@@ -83,7 +84,7 @@ def _summary_markdown(result: FeedResult) -> str:
 def _ingestion_asset(feed: Feed, description: str, columns: dict[str, str] | None = None) -> dg.AssetsDefinition:
     table = RECORD_TABLES[feed.name]
     descriptions = {**RECORD_COLUMNS, **(columns or {})}
-    # The ATS assets write stage events and interviews too: the records' checks come after them.
+    # The ATS assets write stage events, interviews and responses too: the records' checks come after them.
     ats = [dg.AssetKey(name) for name in ATS_NAMES] if feed.name in ATS_FEEDS else []
 
     @dg.asset(

@@ -30,8 +30,9 @@ def _source_asset(ats: str) -> dg.AssetsDefinition:
         kinds={"duckdb", "polars"},
         deps=["funnel_config"],
         description=f"{TITLES[ats]} tables as the connector syncs them, under landing/{ats}/: stage events and "
-        f"interviews derived from them with the sources.{ats} mapping of funnel.yaml, into the records "
-        "(docs/sources.md). Derived again only when the tables or the mapping changed.",
+        f"interviews derived from them with the sources.{ats} mapping of funnel.yaml (and self-identification "
+        "responses from an EEO table the connector syncs), into the records (docs/sources.md). Derived again "
+        "only when the tables or the mapping changed. Its metadata counts responses, never shows one.",
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) -> dg.MaterializeResult:
         with failure_policy(context):

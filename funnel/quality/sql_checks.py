@@ -636,9 +636,15 @@ def quarantine_share(
     # A demographics row's detail can hold its category as sent (unknown_category): shown beside its file and
     # line, it would say something about a person. Its examples are where and why only; quarantined_rows (the
     # working database) and `funnel validate` have the rest.
-    private = any(column in DEMOGRAPHIC_CATEGORIES for column in FEEDS[feed].columns) if feed in FEEDS else False
+    # An ATS's rows hold responses too where it syncs self-identification (Greenhouse's eeoc): their detail
+    # stays out, the events' details stay in.
+    private_feeds = [name for name, f in FEEDS.items() if any(column in DEMOGRAPHIC_CATEGORIES for column in f.columns)]
+    if feed in FEEDS:
+        detail = "" if feed in private_feeds else ", detail"
+    else:
+        detail = f", CASE WHEN feed IN ({', '.join(repr(f) for f in private_feeds)}) THEN NULL ELSE detail END AS detail"
     sql = f"""
-        SELECT source_file, source_line, reason{'' if private else ', detail'} FROM quarantined_rows
+        SELECT source_file, source_line, reason{detail} FROM quarantined_rows
         WHERE {of_feed} AND batch_id = ? ORDER BY source_file, source_line
     """
     _, examples = failing_rows(conn, sql, [feed, batch_id])

@@ -17,6 +17,9 @@ package does not read (their columns are the Harvest API objects', flattened as 
     offer                optional: status accepted | rejected (declined) | unresolved | deprecated, resolved_at
     source, candidate    optional: source names; candidate.new_candidate_id (merged candidates)
     scorecard, interview optional: interviews (the interview table places a scorecard at its stage)
+    eeoc                 optional: one application's EEOC answers (gender_description, race_description,
+                         veteran_status_description, disability_status_description, submitted_at),
+                         into the demographics feed
 
 How events are derived (all in DuckDB; docs/sources.md says it for users):
 
@@ -45,6 +48,10 @@ How events are derived (all in DuckDB; docs/sources.md says it for users):
 - `scorecard` (its last row per id, not deleted): an interview at the mapped stage of the
   interview of that name in the application's job (`interview.name` -> `job_stage_id`; of two, the
   stage the application was at on `interviewed_at`, else the earlier), else at `onsite`.
+- `eeoc` (its last row per application_id, not deleted, of an application not excluded): one
+  self-identification response of the application's candidate (merges followed) at `submitted_at`,
+  Greenhouse's wording mapped to the contract's categories (EEOC_ANSWERS); a wording without a
+  mapping goes as sent, so ingestion quarantines it as unknown_category. `derived_demographics`.
 
 A job, stage or interview name without a mapping keeps the ATS's text (followed by " (unmapped)" if
 that text happens to be a configured key), so ingestion quarantines the event as unknown_role,
@@ -64,6 +71,7 @@ from __future__ import annotations
 import duckdb
 
 from funnel.config import Config
+from funnel.ingest import _category
 from funnel.sources.mapping import SourceMapping
 from funnel.sources.tables import create_empty, ensure_columns
 
@@ -82,6 +90,8 @@ OPTIONAL_TABLES: dict[str, tuple[str, ...]] = {
     "scorecard": ("id", "application_id", "interview", "interviewed_at", "overall_recommendation",
                   "submitted_by_user_id", "_fivetran_deleted"),
     "interview": ("id", "job_stage_id", "name"),
+    "eeoc": ("application_id", "gender_description", "race_description", "veteran_status_description",
+             "disability_status_description", "submitted_at", "_fivetran_deleted"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "application": ("status", "applied_at", "rejected_at", "last_activity_at", "current_stage_id",
@@ -94,6 +104,35 @@ REJECTION_TYPES = {"we rejected them": "failed", "they rejected us": "withdrew"}
 # scorecard.overall_recommendation -> the contract's recommendation.
 RECOMMENDATIONS = {"definitely_not": "strong_no", "no": "no", "yes": "yes", "strong_yes": "strong_yes",
                    "no_decision": "no_decision"}
+# Greenhouse's EEOC answers (eeoc.<column>_description) in the contract's categories, matched on the
+# answer normalized as ingestion normalizes a category (lower case, runs of spaces and punctuation '_').
+# Listed are only the wordings that are not a category's spelling already: "Male", "Female", "Asian",
+# "White", "Black or African American", "Hispanic or Latino", "Native Hawaiian or Other Pacific
+# Islander" and "Two or More Races" normalize to categories as they are, "Decline To Self Identify" and
+# "I don't wish to answer" to unknown. Each rule: ("=", wording, category) for that exact wording, or
+# ("^", start, category) for every wording that starts so (the long answers of the veteran and
+# disability questions come in several versions of the federal forms). Any other wording is handed over
+# as sent and quarantined (unknown_category), its detail naming it.
+EEOC_COLUMNS = {"sex": "gender_description", "race_ethnicity": "race_description",
+                "veteran_status": "veteran_status_description", "disability_status": "disability_status_description"}
+EEOC_ANSWERS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "sex": (),
+    "race_ethnicity": (("=", "american_indian_or_alaskan_native", "american_indian_or_alaska_native"),),
+    "veteran_status": (
+        # "I identify as one or more of the classifications of protected veteran [listed above]"
+        ("^", "i_identify_as_one_or_more_of_the_classifications_of", "protected_veteran"),
+        ("=", "i_am_not_a_protected_veteran", "not_protected_veteran"),
+    ),
+    "disability_status": (
+        # "Yes, I have a disability, or have a history/record of having a disability" (form CC-305 before its
+        # 2023 revision), "Yes, I have a disability, or have had one in the past" (since), "Yes, I have a disability
+        # (or previously had a disability)"; the "No" answers likewise
+        ("^", "yes_i_have_a_disability", "yes"),
+        ("^", "no_i_don_t_have_a_disability", "no"),
+        ("^", "no_i_do_not_have_a_disability", "no"),
+        ("=", "i_do_not_want_to_answer", "unknown"),  # CC-305 since 2023: declined
+    ),
+}
 # Helper tables of a derivation or an inventory, dropped when it ends.
 WORK_TABLES = ("gh_map", "gh_keys", "gh_job", "gh_stage", "gh_cand", "gh_app", "gh_hist", "gh_events",
                "gh_sc", "gh_iv")
@@ -310,7 +349,8 @@ def _drop_work_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Config) -> dict[str, int]:
-    """derived_stage_events, derived_interviews and excluded_rows from the `ats_*` tables."""
+    """derived_stage_events, derived_interviews, derived_demographics and excluded_rows from the `ats_*`
+    tables."""
     try:
         travel = mapping.requires_travel_column
         travel_missing = bool(travel) and not conn.execute(
@@ -321,6 +361,7 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
         _history(conn)
         _events(conn)
         _interviews(conn)
+        _demographics(conn)
         notes = {}
         without, merged = conn.execute(
             """
@@ -341,7 +382,7 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
 
 def _excluded(conn: duckdb.DuckDBPyConnection) -> None:
     """excluded_rows: the rows of deleted applications, prospects and converted prospects (every table
-    of theirs), and deleted offers and scorecards; one rule per row."""
+    of theirs), and deleted offers, scorecards and EEOC answers; one rule per row."""
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE excluded_rows AS
@@ -371,6 +412,16 @@ def _excluded(conn: duckdb.DuckDBPyConnection) -> None:
                       PARTITION BY coalesce({_id('id')}, 'row ' || __file_index || ':' || __line)
                       ORDER BY __file_index DESC, __line DESC) AS last_deleted
                   FROM ats_scorecard) AS t
+            LEFT JOIN app_rule AS r ON r.app_id = {_id('t.application_id')}
+            WHERE last_deleted OR r.rule IS NOT NULL
+            UNION ALL
+            -- eeoc: one row per application (the last read); all of an application's rows go with its last
+            SELECT t.__file_index, t.__line,
+                CASE WHEN last_deleted THEN 'deleted' ELSE r.rule END
+            FROM (SELECT *, first_value({_true('_fivetran_deleted')}) OVER (
+                      PARTITION BY coalesce({_id('application_id')}, 'row ' || __file_index || ':' || __line)
+                      ORDER BY __file_index DESC, __line DESC) AS last_deleted
+                  FROM ats_eeoc) AS t
             LEFT JOIN app_rule AS r ON r.app_id = {_id('t.application_id')}
             WHERE last_deleted OR r.rule IS NOT NULL
         )
@@ -554,6 +605,49 @@ def _interviews(conn: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN gh_iv AS i ON i.__key = sc.__key
         LEFT JOIN gh_stage AS s ON s.stage_id = i.stage_id
         LEFT JOIN gh_map AS k ON k.kind = 'skill' AND k.key = lower(trim(sc.interview))
+        """
+    )
+
+
+def _eeoc_answer(column: str) -> str:
+    """An EEOC answer as the demographics feed gets it: the category of a mapped wording, else the
+    answer as sent (trimmed; NULL when empty)."""
+    text = _text(f"e.{EEOC_COLUMNS[column]}")
+    key = _category(text)
+    cases = " ".join(
+        f"WHEN {key} = '{wording}' THEN '{category}'" if kind == "=" else
+        f"WHEN starts_with({key}, '{wording}') THEN '{category}'"
+        for kind, wording, category in EEOC_ANSWERS[column])
+    return f"CASE {cases} ELSE {text} END" if cases else text
+
+
+def _demographics(conn: duckdb.DuckDBPyConnection) -> None:
+    """derived_demographics: one self-identification response per `eeoc` row (the last per application,
+    not deleted) of an application not excluded: the application's candidate (merges followed), the
+    answers in the contract's categories, collected at `submitted_at`. A row without an application id,
+    or of an application the application table lacks, has no candidate: quarantined (missing_required)."""
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE derived_demographics AS
+        WITH e AS (
+            SELECT *, {_id('application_id')} AS __key FROM ats_eeoc
+            QUALIFY row_number() OVER (
+                PARTITION BY coalesce({_id('application_id')}, 'row ' || __file_index || ':' || __line)
+                ORDER BY __file_index DESC, __line DESC) = 1
+        )
+        SELECT a.candidate_id,
+            {_eeoc_answer('sex')} AS sex,
+            {_eeoc_answer('race_ethnicity')} AS race_ethnicity,
+            {_eeoc_answer('veteran_status')} AS veteran_status,
+            {_eeoc_answer('disability_status')} AS disability_status,
+            {_text('e.submitted_at')} AS collected_at,
+            e.__file_index::INTEGER AS __file_index, e.__line::BIGINT AS __line, 0 AS __seq,
+            'greenhouse eeoc of application ' || coalesce(e.__key, '(none)')
+                || CASE WHEN e.__key IS NOT NULL AND a.app_id IS NULL THEN ' (not in the application table)'
+                        ELSE '' END AS __context
+        FROM e
+        LEFT JOIN gh_app AS a ON a.app_id = e.__key
+        WHERE NOT {_true('e._fivetran_deleted')} AND a.rule IS NULL
         """
     )
 

@@ -1,5 +1,6 @@
 """Lever, as Fivetran's Lever connector syncs it: opportunities and their stage changes into stage
-events, feedback forms into interviews (docs/sources.md, "Lever").
+events, feedback forms into interviews (docs/sources.md, "Lever"). No self-identification: Lever's
+EEO responses are not synced by the connector (they come as the contract's demographics files).
 
 The tables and columns are those of Fivetran's Lever schema, as `fivetran/dbt_lever_source` reads
 them (its `macros/get_<table>_columns.sql` and `integration_tests/seeds/`):

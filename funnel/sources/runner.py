@@ -1,5 +1,5 @@
-"""One ATS, end to end: its tables in, stage events and interviews of the contract's shape out,
-through the same ingestion as the contract files.
+"""One ATS, end to end: its tables in, stage events and interviews of the contract's shape out (and
+self-identification responses, when the ATS syncs them), through the same ingestion as the contract files.
 
 A run derives again only when something it depends on changed: the tables' contents (a resync, a
 connector rewriting rows in place), the `sources:` mapping, or the catalog, roles and skills it maps
@@ -13,6 +13,10 @@ Every row of every table file ends in one of four counts in `landing_files` (fee
 a history row of a stage the application jumped over), duplicate (its events repeat events another
 row gave), quarantined (one of its events was), or excluded by a rule (a prospect, a deleted row, a
 lead), counted by rule in the asset's metadata and never quarantined.
+
+Self-identification (an ATS's EEO table, derived into `derived_demographics`) goes through the
+demographics feed like a contract file's responses. What this module logs and returns for the asset's
+metadata about it is counts only, never a response's values (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import duckdb
 import polars as pl
 
 from funnel.config import Config
-from funnel.contract import INTERVIEWS, STAGE_OUTCOMES, Feed
+from funnel.contract import DEMOGRAPHICS, INTERVIEWS, STAGE_OUTCOMES, Feed
 from funnel.ingest import RECORD_TABLES, Batch, FeedResult, FileResult, Progress, _mtime, file_sha256
 from funnel.settings import FunnelError
 from funnel.sources import ATS_NAMES
@@ -39,7 +43,10 @@ from funnel.sources.tables import LoadedTables, TableFile, create_empty, discove
 # Virtual reading positions per table file: a table row derives at most this many events of one feed,
 # each read as its own part (the ingestion identifies a row by its part and line).
 EVENTS_PER_ROW = 4
-DERIVED = {STAGE_OUTCOMES.name: "derived_stage_events", INTERVIEWS.name: "derived_interviews"}
+DERIVED = {STAGE_OUTCOMES.name: "derived_stage_events", INTERVIEWS.name: "derived_interviews",
+           DEMOGRAPHICS.name: "derived_demographics"}
+# Feeds every ATS module derives; the others (demographics) only when the module creates their table.
+ALWAYS_DERIVED = (STAGE_OUTCOMES, INTERVIEWS)
 
 
 @dataclass
@@ -52,7 +59,7 @@ class SourceResult:
     feeds: dict[str, FeedResult] = field(default_factory=dict)
     excluded: dict[str, int] = field(default_factory=dict)  # rule -> rows
     notes: dict[str, int] = field(default_factory=dict)
-    derived: dict[str, int] = field(default_factory=dict)  # feed -> events derived
+    derived: dict[str, int] = field(default_factory=dict)  # feed -> events (responses) derived
 
     def total(self, fate: str) -> int:
         return sum(c.get(fate, 0) for c in self.counts.values())
@@ -123,9 +130,13 @@ def _check_tables(conn: duckdb.DuckDBPyConnection, module: ModuleType, loaded: L
 def derive(conn: duckdb.DuckDBPyConnection, source_dir: Path, ats: str, mapping: SourceMapping, config: Config,
            files: list[TableFile] | None = None) -> tuple[LoadedTables, str | None, dict[str, int]]:
     """Load the tables and derive `derived_stage_events`, `derived_interviews` and `excluded_rows`
-    (temporary tables). Returns the loaded tables, the problem that stopped the derivation (or
-    None) and the ATS module's notes."""
+    (temporary tables; and `derived_demographics` when the module derives self-identification).
+    Returns the loaded tables, the problem that stopped the derivation (or None) and the ATS module's
+    notes."""
     module = ats_module(ats)
+    # What an earlier derivation on this connection left (one that failed half-way) must not be taken for
+    # this ATS's: derived_demographics above all, whose presence says the module derives responses.
+    drop_work_tables(conn)
     loaded = load_tables(conn, files if files is not None else discover_tables(source_dir), config.encoding)
     problem = _check_tables(conn, module, loaded)
     if problem:
@@ -135,13 +146,22 @@ def derive(conn: duckdb.DuckDBPyConnection, source_dir: Path, ats: str, mapping:
 
 
 def drop_work_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    """The temporary tables of a derivation: the loaded ATS tables, the derived events, the row fates."""
+    """The temporary tables of a derivation: the loaded ATS tables, the derived events (and responses), the
+    row fates."""
+    work = [*DERIVED.values(), "excluded_rows", *(f"row_fates_{feed}" for feed in DERIVED)]
     names = [name for (name,) in conn.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp' AND (table_name LIKE 'ats\\_%' ESCAPE '\\'"
-        " OR table_name IN ('derived_stage_events', 'derived_interviews', 'excluded_rows', 'row_fates_stage_outcomes',"
-        " 'row_fates_interviews'))").fetchall()]
+        " OR list_contains(?, table_name))", [work]).fetchall()]
     for name in names:
         conn.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+
+
+def derived_feeds(conn: duckdb.DuckDBPyConnection) -> list[Feed]:
+    """The feeds a derivation gave: stage events and interviews always, demographics when the ATS
+    module created `derived_demographics`."""
+    have = {name for (name,) in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp'").fetchall()}
+    return [*ALWAYS_DERIVED, *(feed for feed in (DEMOGRAPHICS,) if DERIVED[feed.name] in have)]
 
 
 def _part(conn: duckdb.DuckDBPyConnection, table: str, feed: Feed, file_index: int, seq: int) -> pl.DataFrame:
@@ -201,14 +221,16 @@ def _ingest_feed(conn: duckdb.DuckDBPyConnection, ats: str, feed: Feed, files: l
     return result, derived
 
 
-def _row_counts(conn: duckdb.DuckDBPyConnection, files: list[TableFile]) -> dict[int, dict[str, int]]:
-    """file index -> {accepted, duplicate, quarantined, excluded}: every row read, exactly once."""
+def _row_counts(conn: duckdb.DuckDBPyConnection, files: list[TableFile], feeds: list[Feed]) -> dict[int, dict[str, int]]:
+    """file index -> {accepted, duplicate, quarantined, excluded}: every row read, exactly once (the
+    row fates of every feed ingested, and the rows a rule left out)."""
+    fates_of_feeds = "\n".join(f'SELECT __file_index, __line, fate FROM "row_fates_{feed.name}" UNION ALL'
+                                for feed in feeds)
     fates = conn.execute(
-        """
+        f"""
         WITH fates AS (
-            SELECT __file_index, __line, fate FROM row_fates_stage_outcomes
-            UNION ALL SELECT __file_index, __line, fate FROM row_fates_interviews
-            UNION ALL SELECT __file_index, __line, 'excluded' FROM excluded_rows
+            {fates_of_feeds}
+            SELECT __file_index, __line, 'excluded' FROM excluded_rows
         ),
         per_row AS (
             SELECT __file_index, __line,
@@ -284,19 +306,22 @@ def ingest_source(conn: duckdb.DuckDBPyConnection, source_dir: Path, ats: str, c
         conn.execute("COMMIT")
         drop_work_tables(conn)
         return result
-    for feed in (STAGE_OUTCOMES, INTERVIEWS):
+    feeds = derived_feeds(conn)
+    for feed in feeds:
         result.feeds[feed.name], result.derived[feed.name] = _ingest_feed(conn, ats, feed, files, config, batch_id)
     result.excluded = dict(conn.execute(
         "SELECT rule, count(DISTINCT (__file_index, __line)) FROM excluded_rows GROUP BY rule ORDER BY rule").fetchall())
-    counts = _row_counts(conn, files)
+    counts = _row_counts(conn, files, feeds)
     result.counts = {f.path: counts[i] for i, f in enumerate(files)}
     conn.execute("BEGIN TRANSACTION")
     try:
         _record(conn, ats, files, counts, None, batch_id, now)
+        # Columns named: a working database made before `demographics` was added has it last all the same.
         conn.execute(
-            "INSERT INTO source_derivations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO source_derivations (source, fingerprint, batch_id, derived_at, stage_events, interviews,"
+            " excluded, notes, demographics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [ats, print_, batch_id, now, result.derived[STAGE_OUTCOMES.name], result.derived[INTERVIEWS.name],
-             json.dumps(result.excluded), json.dumps(notes)],
+             json.dumps(result.excluded), json.dumps(notes), result.derived.get(DEMOGRAPHICS.name)],
         )
         conn.execute("COMMIT")
     except BaseException:

@@ -5,7 +5,8 @@ The contract data is generated first (into a temporary folder), its accepted rec
 through the ingestion (so the shape starts from the same clean, deduplicated events the contract
 files give), and the ATS's shape module (funnel/sources/<ats>_shape.py) writes them as its tables,
 adding that ATS's own kinds of dirt (deleted rows, prospects or leads, an unmapped stage). The
-demographics feed stays contract files: the ATSs' EEO tables are not read yet.
+demographics feed stays contract files: no shape writes an EEO table (Greenhouse's `eeoc` is read
+when synced, but the synthetic responses are written as the contract's demographics files).
 """
 
 from __future__ import annotations

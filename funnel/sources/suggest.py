@@ -152,9 +152,8 @@ def mapping_beside(folder: Path, config: Config) -> Config | None:
 def unmapped(ats: str, folder: Path, config: Config) -> tuple[list[tuple[str, int]], list[tuple[str, int | None, str, str]]]:
     """What a run would quarantine or reject, without ingesting: ([(unmapped value with its job, events)],
     [(file, line or None, reason, detail)] of the other problems)."""
-    from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
     from funnel.ingest import Batch, FeedResult, FileResult
-    from funnel.sources.runner import DERIVED, EVENTS_PER_ROW, _part
+    from funnel.sources.runner import DERIVED, EVENTS_PER_ROW, _part, derived_feeds
 
     mapping = config.sources.get(ats)
     if mapping is None:
@@ -171,7 +170,7 @@ def unmapped(ats: str, folder: Path, config: Config) -> tuple[list[tuple[str, in
         if problem:
             return [], problems + [(str(folder), None, "cannot_derive", problem)]
         names = [str(folder / f.path) for f in files for _ in range(EVENTS_PER_ROW)]
-        for feed in (STAGE_OUTCOMES, INTERVIEWS):
+        for feed in derived_feeds(conn):  # self-identification too, when the ATS syncs it (unknown_category)
             table = DERIVED[feed.name]
             with Batch(conn, feed, config) as batch:
                 for file_index, seq in conn.execute(f"SELECT DISTINCT __file_index, __seq FROM {table} ORDER BY ALL").fetchall():
