@@ -380,6 +380,19 @@ def derive(conn: duckdb.DuckDBPyConnection, mapping: SourceMapping, config: Conf
         _drop_work_tables(conn)
 
 
+def _deleted_or_excluded(table: str, key: str) -> str:
+    """SQL for the rows of `table` that are out: every version of a `key` whose last version read is
+    deleted ('deleted'), and the rows of an excluded application (its rule). Reads `app_rule`."""
+    return f"""SELECT t.__file_index, t.__line,
+                CASE WHEN last_deleted THEN 'deleted' ELSE r.rule END
+            FROM (SELECT *, first_value({_true('_fivetran_deleted')}) OVER (
+                      PARTITION BY coalesce({_id(key)}, 'row ' || __file_index || ':' || __line)
+                      ORDER BY __file_index DESC, __line DESC) AS last_deleted
+                  FROM {table}) AS t
+            LEFT JOIN app_rule AS r ON r.app_id = {_id('t.application_id')}
+            WHERE last_deleted OR r.rule IS NOT NULL"""
+
+
 def _excluded(conn: duckdb.DuckDBPyConnection) -> None:
     """excluded_rows: the rows of deleted applications, prospects and converted prospects (every table
     of theirs), and deleted offers, scorecards and EEOC answers; one rule per row."""
@@ -397,33 +410,12 @@ def _excluded(conn: duckdb.DuckDBPyConnection) -> None:
             SELECT j.__file_index, j.__line, r.rule
             FROM ats_job_application AS j JOIN app_rule AS r ON r.app_id = {_id('j.application_id')}
             UNION ALL
-            SELECT t.__file_index, t.__line,
-                CASE WHEN last_deleted THEN 'deleted' ELSE r.rule END
-            FROM (SELECT *, first_value({_true('_fivetran_deleted')}) OVER (
-                      PARTITION BY coalesce({_id('id')}, 'row ' || __file_index || ':' || __line)
-                      ORDER BY __file_index DESC, __line DESC) AS last_deleted
-                  FROM ats_offer) AS t
-            LEFT JOIN app_rule AS r ON r.app_id = {_id('t.application_id')}
-            WHERE last_deleted OR r.rule IS NOT NULL
+            {_deleted_or_excluded('ats_offer', 'id')}
             UNION ALL
-            SELECT t.__file_index, t.__line,
-                CASE WHEN last_deleted THEN 'deleted' ELSE r.rule END
-            FROM (SELECT *, first_value({_true('_fivetran_deleted')}) OVER (
-                      PARTITION BY coalesce({_id('id')}, 'row ' || __file_index || ':' || __line)
-                      ORDER BY __file_index DESC, __line DESC) AS last_deleted
-                  FROM ats_scorecard) AS t
-            LEFT JOIN app_rule AS r ON r.app_id = {_id('t.application_id')}
-            WHERE last_deleted OR r.rule IS NOT NULL
+            {_deleted_or_excluded('ats_scorecard', 'id')}
             UNION ALL
             -- eeoc: one row per application (the last read); all of an application's rows go with its last
-            SELECT t.__file_index, t.__line,
-                CASE WHEN last_deleted THEN 'deleted' ELSE r.rule END
-            FROM (SELECT *, first_value({_true('_fivetran_deleted')}) OVER (
-                      PARTITION BY coalesce({_id('application_id')}, 'row ' || __file_index || ':' || __line)
-                      ORDER BY __file_index DESC, __line DESC) AS last_deleted
-                  FROM ats_eeoc) AS t
-            LEFT JOIN app_rule AS r ON r.app_id = {_id('t.application_id')}
-            WHERE last_deleted OR r.rule IS NOT NULL
+            {_deleted_or_excluded('ats_eeoc', 'application_id')}
         )
         SELECT __file_index::INTEGER AS __file_index, __line::BIGINT AS __line, rule FROM rows
         """
