@@ -235,7 +235,7 @@ def step_times(home: Path, run_id: str, wall: float) -> dict[str, float]:
     """Seconds per stage of the run, from its step events; overhead = wall - sum of steps."""
     from dagster import DagsterInstance
 
-    from funnel.assets.marts import load_models
+    from funnel.models import load_models
 
     model_names = {m.name for m in load_models()}
     groups = dict.fromkeys(("ingest", "marts", "checks", "publish", "report"), 0.0)

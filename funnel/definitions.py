@@ -11,7 +11,7 @@ from funnel.sensors import landing_files_sensor
 from funnel.settings import FunnelHome
 
 defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([ingestion]), *sources.source_assets, *marts.mart_assets, publishing.published_warehouse, report.funnel_report],
+    assets=[*dg.load_assets_from_modules([ingestion]), *sources.source_assets, marts.sql_models, publishing.published_warehouse, report.funnel_report],
     asset_checks=checks.asset_checks,
     jobs=[funnel_job],
     schedules=[daily_refresh],

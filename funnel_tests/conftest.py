@@ -12,7 +12,7 @@ from typing import Iterator
 import duckdb
 import pytest
 
-from funnel.assets.marts import build_all
+from funnel.build import build_all
 from funnel.config import Config, default_config
 from funnel.contract import FEEDS
 from funnel.generate import generate

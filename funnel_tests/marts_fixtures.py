@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import duckdb
 
-from funnel.assets.marts import build_all
+from funnel.build import build_all
 from funnel.config import Config, Role
 from funnel.keys import install_key, keyed_hash
 from funnel.warehouse import create_schema, write_config_tables

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
 from funnel.config import default_config
 from funnel.generate import generate
 from funnel.keys import hmac_pads

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from funnel.assets.ingestion import demographic_records, funnel_config
-from funnel.assets.marts import load_models
+from funnel.models import load_models
 from funnel.contract import DEMOGRAPHIC_CATEGORIES, DEMOGRAPHICS, FEEDS
 from funnel.ingest import FeedResult, ingest_feed
 from funnel.quality import sql_checks

@@ -11,14 +11,9 @@ try:
 except ImportError:  # funnel_tests is not a package
     from marts_fixtures import build, insert_outcomes, key, one, outcome, rows, small_config, worked_example
 
-from funnel.assets.marts import (
-    PUBLISHED_MARTS,
-    SOURCE_ASSETS,
-    build_all,
-    load_models,
-    mart_assets,
-    markdown_preview,
-)
+from funnel.models import PUBLISHED_MARTS, SOURCE_ASSETS, load_models
+from funnel.build import build_all
+from funnel.assets.marts import markdown_preview, sql_models
 from funnel.resources import FunnelWarehouse
 from funnel.warehouse import connect, create_schema, table_columns, write_config_tables
 
@@ -27,11 +22,13 @@ MODELS = {m.name: m for m in load_models()}
 
 
 def test_one_asset_per_sql_file_with_layers_and_kinds():
-    by_key = {a.key.to_user_string(): a for a in mart_assets}
+    # one step builds them all (a subsettable multi-asset); each table is its own asset
+    by_key = {key.to_user_string(): spec for key, spec in sql_models.specs_by_key.items()}
     assert set(by_key) == set(MODELS)
+    assert sql_models.can_subset and sql_models.op.name == "sql_models"
     for name, model in MODELS.items():
-        asset = by_key[name]
-        spec = asset.specs_by_key[asset.key]
+        asset = sql_models
+        spec = by_key[name]
         assert model.path.name == f"{name}.sql" and model.path.parent.name == model.layer
         assert spec.group_name == model.layer in ("staging", "intermediate", "marts")
         assert spec.kinds == {"duckdb", "sql"}
@@ -41,7 +38,8 @@ def test_one_asset_per_sql_file_with_layers_and_kinds():
 
 
 def test_lineage_reaches_the_ingestion_assets():
-    deps = {a.key.to_user_string(): {d.asset_key.to_user_string() for d in a.specs_by_key[a.key].deps} for a in mart_assets}
+    deps = {key.to_user_string(): {d.asset_key.to_user_string() for d in spec.deps}
+            for key, spec in sql_models.specs_by_key.items()}
     assert deps["stg_stage_outcomes"] == {"stage_outcome_records", "funnel_config"}
     assert deps["stg_interviews"] == {"interview_records", "funnel_config"}
     assert deps["quarantine_summary"] == {"stage_outcome_records", "interview_records", "demographic_records"}
@@ -217,7 +215,7 @@ def test_dagster_materializes_every_table_with_metadata(tmp_path):
     insert_outcomes(conn, worked_example())
     conn.close()
 
-    result = dg.materialize(mart_assets, resources={"warehouse": warehouse})
+    result = dg.materialize([sql_models], resources={"warehouse": warehouse})
     assert result.success
     materialized = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     assert set(materialized) == set(MODELS)

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funnel.assets.marts import PUBLISHED_MARTS, build_all
+from funnel.models import PUBLISHED_MARTS
+from funnel.build import build_all
 from funnel.config import default_config
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.generate import generate

@@ -12,7 +12,8 @@ except ImportError:  # funnel_tests is not a package
     from marts_fixtures import (TEST_KEY_SECRET, STAGES, build, insert_outcomes, interview, key, new_warehouse, one,
                                 outcome, rows)
 
-from funnel.assets.marts import PUBLISHED_MARTS, build_all
+from funnel.models import PUBLISHED_MARTS
+from funnel.build import build_all
 from funnel.config import Config, Role
 from funnel.keys import keyed_hash
 

@@ -4,7 +4,7 @@ import pytest
 
 import dataclasses
 
-from funnel.assets.marts import build_all
+from funnel.build import build_all
 from funnel.quality import sql_checks
 from funnel.quality.expectations import validate_mart
 from funnel.warehouse import write_config_tables

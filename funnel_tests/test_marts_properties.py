@@ -12,7 +12,7 @@ try:
 except ImportError:  # funnel_tests is not a package
     from marts_fixtures import STAGES, Interview, Outcome, build, key, rows
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
 from funnel.contract import OUTCOMES, RECOMMENDATIONS
 
 ROLES = ("swe", "ds")

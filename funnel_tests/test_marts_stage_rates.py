@@ -9,7 +9,7 @@ try:
 except ImportError:  # funnel_tests is not a package
     from marts_fixtures import DS_PIPELINE, SWE_PIPELINE, build, counts, one, outcome, rows, worked_example
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
 
 approx = pytest.approx
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from funnel import keys, warehouse
-from funnel.assets.marts import build_all
+from funnel.build import build_all
 from funnel.config import Config, parse_config
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.generate import generate

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import yaml
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
 from funnel.cli import main
 from funnel.config import default_config, load_config
 

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 import yaml
 
-from funnel.assets.marts import build_all
+from funnel.build import build_all
 from funnel.config import Config, default_config, parse_config
 from funnel.contract import INTERVIEWS, STAGE_OUTCOMES
 from funnel.generate import generate

@@ -1,4 +1,5 @@
-"""Quality checks as Dagster asset checks: they sit between the marts and the publish asset.
+"""Quality checks as Dagster asset checks: they sit between the marts and the publish asset, in
+three steps (multi-asset checks): the records' checks, the ATS assets' checks and the marts' checks.
 
 Every check is `blocking=True`. A check that fails with severity ERROR stops every asset downstream
 of the asset it targets in the same run - and `published_warehouse` depends on every published
@@ -25,15 +26,16 @@ file:// URL) of an HTML page under FUNNEL_HOME/quality/<run_id>/ with the full r
 `great_expectations` is imported only when an expectations check runs.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import dagster as dg
 import duckdb
 
 from funnel.assets.failures import failure_policy
-from funnel.assets.marts import PUBLISHED_MARTS, SOURCE_ASSETS, load_models
 from funnel.ingest import RECORD_TABLES
+from funnel.models import PUBLISHED_MARTS, SOURCE_ASSETS, load_models
 from funnel.quality import sql_checks
 from funnel.quality.expectations import validate_mart, validate_records
 from funnel.quality.report import EXAMPLES_IN_METADATA, markdown_table, sql_page, suite_page, write_page
@@ -71,7 +73,8 @@ def _page_metadata(page: Path) -> dict[str, Any]:
     return {"report": dg.MetadataValue.path(str(page)), "report_url": dg.MetadataValue.url(page.resolve().as_uri())}
 
 
-def _suite_check_result(context: dg.AssetCheckExecutionContext, result: Any, page: Path) -> dg.AssetCheckResult:
+def _suite_check_result(context: dg.AssetCheckExecutionContext, check: "Check", result: Any,
+                        page: Path) -> dg.AssetCheckResult:
     failed_table = [
         {"rule": o.description, "unexpected rows": o.unexpected_count, "of rows": o.element_count,
          "sample values": list(o.partial_unexpected[:5]) or o.observed_value}
@@ -95,11 +98,11 @@ def _suite_check_result(context: dg.AssetCheckExecutionContext, result: Any, pag
         context.log.error(f"{result.suite}: {result.summary} - see {page}")
     elif not result.success:
         context.log.warning(f"{result.suite}: {result.summary} - see {page}")
-    return dg.AssetCheckResult(passed=result.success, severity=ERROR, metadata=metadata,
+    return dg.AssetCheckResult(asset_key=check.asset, check_name=check.name, passed=result.success, severity=ERROR, metadata=metadata,
                                description=result.summary[:2000])
 
 
-def _sql_check_result(context: dg.AssetCheckExecutionContext, result: sql_checks.SqlCheckResult,
+def _sql_check_result(context: dg.AssetCheckExecutionContext, check: "Check", result: sql_checks.SqlCheckResult,
                       page: Path) -> dg.AssetCheckResult:
     metadata: dict[str, Any] = {
         "failing": result.failing_count,
@@ -111,38 +114,47 @@ def _sql_check_result(context: dg.AssetCheckExecutionContext, result: sql_checks
     if not result.passed:
         log = context.log.error if severity == ERROR else context.log.warning
         log(f"{result.name}: {result.summary} - see {page}")
-    return dg.AssetCheckResult(passed=result.passed, severity=severity, metadata=metadata,
+    return dg.AssetCheckResult(asset_key=check.asset, check_name=check.name, passed=result.passed, severity=severity, metadata=metadata,
                                description=result.summary[:2000])
 
 
-def _check(asset: str, name: str, description: str, evaluate: Callable[[duckdb.DuckDBPyConnection, str], Any], *,
-           page: Callable[..., Any], check_result: Callable[..., dg.AssetCheckResult],
-           reads: tuple[str, ...] = ()) -> dg.AssetChecksDefinition:
-    """A blocking check that evaluates on the working database, writes its HTML page and reports."""
-    @dg.asset_check(asset=asset, name=name, blocking=True, description=description,
-                    additional_deps=_asset_keys(reads, asset) or None)
-    def _asset_check(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
-        with failure_policy(context), warehouse.connect() as conn:
-            result = evaluate(conn, context.run.run_id)
-        written = write_page(warehouse.paths.root, context.run.run_id,
-                             page(f"{asset}.{name}", result, title=f"{asset}: {name}"))
-        return check_result(context, result, written)
+@dataclass(frozen=True)
+class Check:
+    """One blocking check: evaluated on the working database, written as an HTML page, reported."""
 
-    return _asset_check
+    asset: str
+    name: str
+    description: str
+    evaluate: Callable[[duckdb.DuckDBPyConnection, str], Any]
+    page: Callable[..., Any]
+    check_result: Callable[..., dg.AssetCheckResult]
+    reads: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(name=self.name, asset=self.asset, description=self.description, blocking=True,
+                                 additional_deps=_asset_keys(self.reads, self.asset) or None)
+
+    def run(self, context: dg.AssetCheckExecutionContext, conn: duckdb.DuckDBPyConnection,
+            warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
+        result = self.evaluate(conn, context.run.run_id)
+        written = write_page(warehouse.paths.root, context.run.run_id,
+                             self.page(f"{self.asset}.{self.name}", result, title=f"{self.asset}: {self.name}"))
+        return self.check_result(context, self, result, written)
 
 
 def _gx_check(asset: str, name: str, description: str,
-              validate: Callable[[duckdb.DuckDBPyConnection, str], Any]) -> dg.AssetChecksDefinition:
-    return _check(asset, name, description, validate, page=suite_page, check_result=_suite_check_result)
+              validate: Callable[[duckdb.DuckDBPyConnection, str], Any]) -> Check:
+    return Check(asset, name, description, validate, page=suite_page, check_result=_suite_check_result)
 
 
 def _sql_check(asset: str, name: str, description: str,
                evaluate: Callable[[duckdb.DuckDBPyConnection, str], sql_checks.SqlCheckResult],
-               reads: tuple[str, ...] = ()) -> dg.AssetChecksDefinition:
-    return _check(asset, name, description, evaluate, page=sql_page, check_result=_sql_check_result, reads=reads)
+               reads: tuple[str, ...] = ()) -> Check:
+    return Check(asset, name, description, evaluate, page=sql_page, check_result=_sql_check_result, reads=reads)
 
 
-def _record_checks(table: str) -> list[dg.AssetChecksDefinition]:
+def _record_checks(table: str) -> list[Check]:
     feed = FEED_OF_TABLE[table]
     checks = [
         _gx_check(
@@ -172,7 +184,7 @@ def _record_checks(table: str) -> list[dg.AssetChecksDefinition]:
     return checks
 
 
-def _mart_checks(mart: str) -> list[dg.AssetChecksDefinition]:
+def _mart_checks(mart: str) -> list[Check]:
     checks = [
         _gx_check(
             mart, "expectations",
@@ -214,7 +226,7 @@ def _mart_checks(mart: str) -> list[dg.AssetChecksDefinition]:
     return checks
 
 
-def _source_checks(ats: str) -> list[dg.AssetChecksDefinition]:
+def _source_checks(ats: str) -> list[Check]:
     return [_sql_check(
         ats, "quarantine_share",
         f"Share of the rows of the {ats} tables the newest derivation read whose events were quarantined (an "
@@ -225,8 +237,34 @@ def _source_checks(ats: str) -> list[dg.AssetChecksDefinition]:
     )]
 
 
+def _checks_step(name: str, description: str, checks: list[Check]) -> dg.AssetChecksDefinition:
+    """Several checks as one step (a subsettable multi-asset check): one Dagster step and one
+    connection instead of one each. Every selected check is evaluated even when one of them raises
+    (the step then fails with that error, after reporting the others)."""
+    by_key = {check.spec.key: check for check in checks}
+
+    @dg.multi_asset_check(name=name, description=description, specs=[c.spec for c in checks], can_subset=True)
+    def _step(context: dg.AssetCheckExecutionContext, warehouse: FunnelWarehouse) -> Iterator[dg.AssetCheckResult]:
+        selected = [check for key, check in by_key.items() if key in context.selected_asset_check_keys]
+        errors: list[BaseException] = []
+        with failure_policy(context), warehouse.connect() as conn:
+            for check in selected:
+                try:
+                    yield check.run(context, conn, warehouse)
+                except Exception as exc:  # the other checks still report; the step fails below
+                    context.log.error(f"{check.asset}:{check.name} could not be evaluated: {exc}")
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    return _step
+
+
 asset_checks: list[dg.AssetChecksDefinition] = [
-    *(check for table in RECORD_TABLES.values() for check in _record_checks(table)),
-    *(check for ats in ATS_NAMES for check in _source_checks(ats)),
-    *(check for mart in PUBLISHED_MARTS for check in _mart_checks(mart)),
+    _checks_step("record_checks", "The checks of the records this run ingested.",
+                 [check for table in RECORD_TABLES.values() for check in _record_checks(table)]),
+    _checks_step("source_checks", "The checks of the events derived from the ATS tables.",
+                 [check for ats in ATS_NAMES for check in _source_checks(ats)]),
+    _checks_step("mart_checks", "The checks of the marts about to be published.",
+                 [check for mart in PUBLISHED_MARTS for check in _mart_checks(mart)]),
 ]

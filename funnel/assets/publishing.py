@@ -6,7 +6,8 @@ import dagster as dg
 
 from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
-from funnel.assets.marts import PUBLISHED_FRESHNESS, PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
+from funnel.assets.marts import PUBLISHED_FRESHNESS
 from funnel.publish import publish
 from funnel.resources import FunnelWarehouse
 

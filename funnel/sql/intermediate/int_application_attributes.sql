@@ -3,6 +3,7 @@
 -- source, and its first and last record times. "Latest" uses the tie rule: greatest occurred_at,
 -- then decision > skipped > in_progress, then the greater record_id.
 -- depends_on: stg_stage_outcomes
+-- incremental_by: application_id
 SELECT
     application_id,
     latest[1] AS role,

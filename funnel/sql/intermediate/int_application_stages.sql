@@ -5,6 +5,7 @@
 -- skipped_off_pipeline (an explicit skip at a stage outside the pipeline: not counted),
 -- not_reached.
 -- depends_on: int_application_attributes, int_latest_stage_records, config_role_stages, config_stages
+-- incremental_by: application_id
 -- The rows with a record are int_latest_stage_records' own; the pipeline stages without one are
 -- found per application (the stages it has records at, and the furthest pipeline stage it
 -- entered, aggregated once) rather than by joining every (application, stage) pair back.

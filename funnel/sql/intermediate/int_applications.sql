@@ -1,6 +1,7 @@
 -- One row per application (raw ids, not published): its journey through the stages, final
 -- status, skipped stages, fast-tracking and the facts travel vetting needs.
 -- depends_on: int_application_attributes, int_application_stages, int_latest_stage_records, stg_stage_outcomes, config_role_stages, config_stages
+-- incremental_by: application_id
 WITH onsite AS (
     SELECT stage_order AS onsite_order FROM config_stages WHERE stage = 'onsite'
 ),

@@ -3,6 +3,7 @@
 -- reading order: batch, file, line). The whole response wins, unknowns included: a candidate who
 -- later declines is unknown. NULL = unknown. Working database only: never published.
 -- depends_on: demographic_records
+-- incremental_by: candidate_id
 SELECT
     candidate_id,
     latest.sex,

@@ -3,6 +3,7 @@
 -- record_id. Carries the application's role, whether the stage is in that role's pipeline,
 -- and the first record time and record count at the stage.
 -- depends_on: stg_stage_outcomes, int_application_attributes, config_role_stages
+-- incremental_by: application_id
 WITH latest AS (
     -- one aggregate per (application, stage), not a window over every record: the latest record
     -- is the arg_max of (occurred_at, outcome_rank, record_id)

@@ -3,6 +3,7 @@
 -- stage (catalog order; the most recent one at or before this decision) or, when there is
 -- none, at the application's first record at this stage; it ends at this decision.
 -- depends_on: stg_stage_outcomes, int_application_attributes, config_role_stages, config_stages
+-- incremental_by: application_id
 WITH first_records AS (
     -- keyed by stage_order, which stands for the stage (one per catalog stage) and compares cheaper
     SELECT application_id, stage_order, min(occurred_at) AS first_occurred_at
