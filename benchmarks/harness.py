@@ -36,12 +36,26 @@ REPO = Path(__file__).resolve().parent.parent
 EVENTS_PER_APPLICATION = 3.267  # measured at 100k applications (the generator with demographics: fewer women pass the recruiter screen)
 SEED = 20_260_101
 FEED_NAMES = ("stage_outcomes", "interviews")
-INGEST_STEPS = {"funnel_config", "stage_outcome_records", "interview_records"}
+INGEST_STEPS = {"funnel_config", "stage_outcome_records", "interview_records", "demographic_records",
+                "greenhouse", "lever", "ashby"}
+MODEL_STEPS = {"sql_models"}  # one step builds every SQL model (before: one step per model)
 PUBLISH_STEPS = {"published_warehouse"}
 REPORT_STEPS = {"funnel_report"}
+STAGES = ("ingest", "marts", "checks", "publish", "report", "dagster_overhead")
 COMPARED = ("stage_pass_rates", "skipped_stages", "team_matching_dropoff")
-FIGURES = ("floor", "pipeline_full", "ingest", "marts", "checks", "publish", "report", "dagster_overhead",
-           "pipeline_incremental", "pandas_baseline")
+FIGURES = ("floor", "pipeline_full", *STAGES, "pipeline_incremental", *(f"incremental_{s}" for s in STAGES),
+           "pandas_baseline")
+GIB = 2**30
+# The targets of issue 13, each (size, what, limit): a figure's median seconds at most `limit`
+# seconds, or at most another figure's median (a name), or the full run's peak RSS at most `limit` bytes.
+TARGETS: tuple[tuple[str, str, float | str], ...] = (
+    ("10M", "pipeline_incremental", 10.0),
+    ("100k", "pipeline_incremental", 4.0),
+    ("100k", "pipeline_full", 6.0),
+    ("1M", "pipeline_full", "pandas_baseline"),
+    ("10M", "pipeline_full", 60.0),
+    ("10M", "peak_rss", 2 * GIB),
+)
 TOLERANCE = 1e-9
 
 
@@ -237,8 +251,8 @@ def step_times(home: Path, run_id: str, wall: float) -> dict[str, float]:
 
     from funnel.models import load_models
 
-    model_names = {m.name for m in load_models()}
-    groups = dict.fromkeys(("ingest", "marts", "checks", "publish", "report"), 0.0)
+    model_names = {m.name for m in load_models()} | MODEL_STEPS
+    groups = dict.fromkeys(STAGES[:-1], 0.0)
     with DagsterInstance.from_config(str(home / ".dagster")) as instance:
         for stat in instance.get_run_step_stats(run_id):
             if stat.start_time is None or stat.end_time is None:
@@ -347,13 +361,15 @@ def bench_size(events: int, fmt: str, repeat: int, say, keep_homes: bool = False
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path)
         try:
-            incremental, _ = funnel_run(home)
+            incremental, incremental_id = funnel_run(home)
         except RuntimeError as exc:  # e.g. a blocking quality check failed: recorded, the benchmark goes on
             errors.append(f"run {i + 1}: incremental: {str(exc)[-1500:]}")
             say(f"[{label}] incremental run failed: {str(exc)[-500:]}")
         else:
             runs["pipeline_incremental"].append(incremental.seconds)
             rss["pipeline_incremental"].append(incremental.peak_rss)
+            for group, seconds in step_times(home, incremental_id, incremental.seconds).items():
+                runs[f"incremental_{group}"].append(seconds)
         if not keep_homes:
             shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(pandas_out, ignore_errors=True)
@@ -402,6 +418,7 @@ def run(sizes: list[int], formats: list[str], repeats: dict[int, int], say=print
 
 
 def _save(results: dict, output: Path | None) -> None:
+    results["targets"] = target_verdicts(results)
     output = output or bench_dir() / "results.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, default=str))
@@ -417,14 +434,42 @@ def table(results: dict) -> str:
         for name, fig in r["figures"].items():
             med = fig["median_s"]
             ratio = fig["ratio_to_floor"]
+            shown = "  " + name if name.removeprefix("incremental_") in STAGES else name
             lines.append(
-                f"{r['size']:>6} {r['format']:<8} {('  ' if name in ('ingest', 'marts', 'checks', 'publish', 'report', 'dagster_overhead') else '') + name:<22} "
+                f"{r['size']:>6} {r['format']:<8} {shown:<22} "
                 f"{'' if med is None else f'{med:.2f}':>10} {'' if ratio is None else f'{ratio:.1f}':>8} "
                 f"{_gib(fig['peak_rss_bytes']):>10}  {len(fig['runs_s'])}"
             )
-        verdicts = r["pandas_equal"]
+        verdicts = r.get("pandas_equal") or {}
         for error in r.get("errors", []):
             lines.append(f"{r['size']:>6} {r['format']:<8} FAILED: {error.splitlines()[-1] if error.strip() else error}")
         lines.append(f"{r['size']:>6} {r['format']:<8} pandas == published: "
                      + ", ".join(f"{t}: {v if len(v) < 200 else v[:200] + '…'}" for t, v in verdicts.items()))
+    targets = target_verdicts(results)
+    if targets:
+        lines += ["", "targets (issue 13):", *(f"  {t['target']:<52} {t['measured']:<28} {t['verdict']}" for t in targets)]
     return "\n".join(lines)
+
+
+def target_verdicts(results: dict) -> list[dict]:
+    """Each target whose size was measured: what it asks, what was measured, met / not met."""
+    verdicts = []
+    for r in results["results"]:
+        figures = r["figures"]
+        for size, what, limit in TARGETS:
+            if size != r["size"]:
+                continue
+            if what == "peak_rss":
+                value = max((f["peak_rss_bytes"] or 0) for n, f in figures.items()
+                            if n in ("pipeline_full", "pipeline_incremental"))
+                target, measured, met = f"{size} peak RSS <= {_gib(limit)}", _gib(value), value <= limit
+            else:
+                value = figures[what]["median_s"]
+                bound = figures[limit]["median_s"] if isinstance(limit, str) else limit
+                if value is None or bound is None:
+                    continue
+                target = f"{size} {what} <= " + (f"{limit} ({bound:.1f} s)" if isinstance(limit, str) else f"{limit:g} s")
+                measured, met = f"{value:.1f} s", value <= bound
+            verdicts.append({"size": size, "format": r["format"], "target": f"{target} [{r['format']}]",
+                             "measured": measured, "verdict": "met" if met else "not met"})
+    return verdicts

@@ -30,7 +30,7 @@ from typing import Iterable
 
 import duckdb
 
-from funnel.keys import install_key
+from funnel.keys import IPAD_VARIABLE, install_key
 from funnel.metrics import create_sql_macros, sql_macros
 from funnel.models import CONFIG_TABLES, INCREMENTAL_KEYS, Model, load_models
 from funnel.warehouse import create_schema, write_config_tables
@@ -110,7 +110,8 @@ def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
 
 def fingerprint(conn: duckdb.DuckDBPyConnection, models: Iterable[Model]) -> str:
     """What the intermediate tables are a function of, besides the records: the staging and
-    intermediate SQL, the macros and the configuration tables."""
+    intermediate SQL, the macros, the configuration tables and the pseudonymization key (as a MAC
+    of a fixed text under it: the key itself is in no table)."""
     digest = hashlib.sha256(f"build {BUILD_VERSION}\n".encode())
     for model in models:
         if model.layer in ("staging", "intermediate"):
@@ -120,6 +121,9 @@ def fingerprint(conn: duckdb.DuckDBPyConnection, models: Iterable[Model]) -> str
     for table in CONFIG_TABLES:
         rows = conn.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
         digest.update(f"{table} {rows!r}\n".encode())
+    key = conn.execute(f"SELECT CASE WHEN getvariable('{IPAD_VARIABLE}') IS NOT NULL "
+                       "THEN keyed_hash('funnel: the key the tables were built with') END").fetchall()[0][0]
+    digest.update(f"key {key}\n".encode())
     return digest.hexdigest()
 
 
@@ -262,7 +266,7 @@ def _build_intermediate(conn: duckdb.DuckDBPyConnection, models: list[Model], re
     missing = [m.name for m in models if m.name not in _existing_tables(conn)]
     why = ("asked for" if not incremental else "first build" if built_print is None
            else "a table is missing: " + ", ".join(missing) if missing
-           else "the SQL or the configuration changed" if built_print != print_ else "")
+           else "the SQL, the configuration or the key changed" if built_print != print_ else "")
     if not why:
         new_batches = {table: ids - built_batches.get(table, set()) for table, ids in batches.items()}
         gone = {table for table, ids in built_batches.items() if ids - batches.get(table, set())}

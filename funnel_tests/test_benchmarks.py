@@ -46,6 +46,35 @@ def test_table_lists_every_figure(results):
     printed = harness.table(results[0])
     for name in harness.FIGURES:
         assert name in printed
+    assert "targets (issue 13):" not in printed  # none at 10k events
+
+
+def _figures(**medians):
+    return {name: {"median_s": medians.get(name), "peak_rss_bytes": medians.get(f"{name}_rss"), "runs_s": [],
+                   "ratio_to_floor": None} for name in harness.FIGURES}
+
+
+def test_targets_say_met_or_not_met_for_each_measured_size():
+    results = {"results": [
+        {"size": "100k", "format": "mixed", "figures": _figures(pipeline_full=5.5, pipeline_incremental=4.5)},
+        {"size": "1M", "format": "mixed", "figures": _figures(pipeline_full=12.0, pandas_baseline=20.0)},
+        {"size": "10M", "format": "mixed", "figures": _figures(
+            pipeline_full=61.0, pipeline_incremental=9.0, pipeline_full_rss=2 * 2**30 + 1,
+            pipeline_incremental_rss=2**30)},
+    ]}
+    verdicts = {(v["size"], v["target"].split(" <=")[0]): (v["measured"], v["verdict"])
+                for v in harness.target_verdicts(results)}
+    assert verdicts == {
+        ("100k", "100k pipeline_incremental"): ("4.5 s", "not met"),
+        ("100k", "100k pipeline_full"): ("5.5 s", "met"),
+        ("1M", "1M pipeline_full"): ("12.0 s", "met"),
+        ("10M", "10M pipeline_incremental"): ("9.0 s", "met"),
+        ("10M", "10M pipeline_full"): ("61.0 s", "not met"),
+        ("10M", "10M peak RSS"): ("2.00 GiB", "not met"),
+    }
+    printed = harness.table(results)
+    assert "1M pipeline_full <= pandas_baseline (20.0 s) [mixed]" in printed
+    assert printed.count("not met") == 3 and printed.count(" met") == 6
 
 
 def test_sizes_parse():

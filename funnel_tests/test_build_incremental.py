@@ -210,7 +210,9 @@ def test_only_touched_applications_are_rebuilt_and_the_state_records_batches(tmp
 
     # a changed configuration rebuilds in full; so does a build of only some intermediate tables
     write_config_tables(conn, dataclasses.replace(CONFIG, team_matching_stall_days=5))
-    assert build_models(conn, comments=False).why == "the SQL or the configuration changed"
+    assert build_models(conn, comments=False).why == "the SQL, the configuration or the key changed"
+    install_key(conn, b"another secret")
+    assert build_models(conn, comments=False).why == "the SQL, the configuration or the key changed"
     assert build_models(conn, ["int_application_attributes"], comments=False).mode == "selected"
     assert build_models(conn, comments=False).why == "first build"
     conn.execute("DROP TABLE int_team_matching")

@@ -1,5 +1,7 @@
 -- One row per application (raw ids, not published): its journey through the stages, final
--- status, skipped stages, fast-tracking and the facts travel vetting needs.
+-- status, skipped stages, fast-tracking and the facts travel vetting needs, and the pseudonymous
+-- key application_journeys publishes (computed here, so that a run hashes only the applications
+-- it touched).
 -- depends_on: int_application_attributes, int_application_stages, int_latest_stage_records, stg_stage_outcomes, config_role_stages, config_stages
 -- incremental_by: application_id
 WITH onsite AS (
@@ -83,6 +85,7 @@ backward AS (
 )
 SELECT
     a.application_id,
+    keyed_hash(a.application_id) AS application_key,
     a.candidate_id,
     a.role,
     a.cohort_month,

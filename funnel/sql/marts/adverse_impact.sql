@@ -28,13 +28,20 @@ decisions AS (
     FROM int_applications
     WHERE final_status IN ('hired', 'rejected')
 ),
-counts AS (
-    SELECT d.role, d.step, d.step_order, g.dimension, g.dimension_order, g.group_name,
+per_group AS (
+    -- counted once per (sex, race_ethnicity) pair, then summed into the three dimensions below
+    SELECT d.role, d.step, d.step_order, a.sex, a.race_ethnicity, a.sex_x_race_ethnicity,
         count(*) AS n, count(*) FILTER (WHERE d.selected) AS s
     FROM decisions AS d
     JOIN application_groups AS a ON a.application_id = d.application_id
+    GROUP BY ALL
+),
+counts AS (
+    SELECT p.role, p.step, p.step_order, g.dimension, g.dimension_order, g.group_name,
+        sum(p.n)::BIGINT AS n, sum(p.s)::BIGINT AS s
+    FROM per_group AS p
     CROSS JOIN LATERAL (
-        VALUES ('sex', 1, a.sex), ('race_ethnicity', 2, a.race_ethnicity), ('sex_x_race_ethnicity', 3, a.sex_x_race_ethnicity)
+        VALUES ('sex', 1, p.sex), ('race_ethnicity', 2, p.race_ethnicity), ('sex_x_race_ethnicity', 3, p.sex_x_race_ethnicity)
     ) AS g(dimension, dimension_order, group_name)
     GROUP BY ALL
 ),

@@ -1,11 +1,11 @@
 -- One row per application, pseudonymous: application_key is the HMAC-SHA256 (hex) of the
 -- application_id under the installation's secret (funnel.keys; it cannot be recomputed from an id
--- without the secret); no candidate or application ids. Stages entered in catalog order, the
+-- without the secret; int_applications computes it); no candidate or application ids. Stages entered in catalog order, the
 -- furthest stage, the final status from the latest record, skipped stages (explicit and
 -- implied), stages outside the role's pipeline, backward moves, fast-tracking, travel.
 -- depends_on: int_applications
 SELECT
-    keyed_hash(application_id) AS application_key,
+    application_key,
     role,
     cohort_month,
     first_record_at,
