@@ -5,6 +5,7 @@
     out_dir/funnel_report.html                      the report (charts as inline SVG, inline CSS)
     out_dir/funnel_report_<published_at>.html       the same page, named after the publish it shows
     out_dir/funnel.png                              the headline chart: a funnel per role
+    out_dir/funnel_report.state.json                what they were rendered from (render_report's reuse)
 
 The report reads only the published database (FUNNEL_HOME/warehouse/funnel.duckdb), opened
 read-only as an analyst would; it never touches the pipeline's working database. Everything on
@@ -29,12 +30,15 @@ with a group compared against a reference group), `skip-rates`, `team-matching-d
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import html
 import io
+import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -68,6 +72,10 @@ class ReportPaths:
     as_of: datetime | None = None
     applications: int = 0
     chart_ids: tuple[str, ...] = ()
+    reused: bool = False  # kept from an earlier render: the published tables it reads are unchanged
+    reason: str = ""  # why it was rendered, or kept
+    latest_published_at: datetime | None = None  # the newest publish; an earlier one's when reused
+    latest_run_id: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -227,42 +235,60 @@ def _fetch(conn: Any, sql: str) -> list[dict]:
     return [dict(zip(names, values)) for values in cursor.fetchall()]
 
 
+def _tables(conn: Any) -> set[str]:
+    return {name for (name,) in conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+
+
+def _latest_publish(conn: Any, tables: set[str]) -> tuple[datetime | None, str | None, int]:
+    """(published_at, run_id) of the newest publish_log row, and how many rows it has."""
+    if "publish_log" in tables:
+        latest = conn.execute(
+            "SELECT published_at, run_id, count(*) OVER () FROM publish_log"
+            " ORDER BY published_at DESC, run_id DESC LIMIT 1"
+        ).fetchone()
+        if latest:
+            return latest
+    return None, None, 0
+
+
+def _read(conn: Any, data: ReportData, tables: set[str]) -> ReportData:
+    if "publish_log" not in tables:
+        data.missing_tables.append("publish_log")
+    data.published_at, data.run_id, data.publishes = _latest_publish(conn, tables)
+    for attribute, (table, sql) in QUERIES.items():
+        if table in tables:
+            setattr(data, attribute, _fetch(conn, sql))
+        elif table not in data.missing_tables:
+            data.missing_tables.append(table)
+    stamps = [row["last_record_at"] for row in data.overview if row["last_record_at"] is not None]
+    data.as_of = max(stamps) if stamps else None
+    return data
+
+
+def _connect(published_db: Path) -> Any:
+    """A read-only connection to the published database, or None when the file does not exist."""
+    import duckdb
+
+    return duckdb.connect(str(published_db), read_only=True) if published_db.exists() else None
+
+
 def load_report_data(published_db: Path) -> ReportData:
     """Everything the report shows, read from the published database in one read-only connection.
 
     A missing file gives an empty ReportData (`exists=False`); a missing table leaves its
     section empty and is named in `missing_tables`.
     """
-    import duckdb
-
     published_db = Path(published_db)
     data = ReportData(source_name=published_db.name)
-    if not published_db.exists():
+    conn = _connect(published_db)
+    if conn is None:
         data.exists = False
         return data
-    conn = duckdb.connect(str(published_db), read_only=True)
     try:
-        tables = {name for (name,) in conn.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-        if "publish_log" in tables:
-            latest = conn.execute(
-                "SELECT published_at, run_id, count(*) OVER () FROM publish_log"
-                " ORDER BY published_at DESC, run_id DESC LIMIT 1"
-            ).fetchone()
-            if latest:
-                data.published_at, data.run_id, data.publishes = latest
-        else:
-            data.missing_tables.append("publish_log")
-        for attribute, (table, sql) in QUERIES.items():
-            if table in tables:
-                setattr(data, attribute, _fetch(conn, sql))
-            elif table not in data.missing_tables:
-                data.missing_tables.append(table)
+        return _read(conn, data, _tables(conn))
     finally:
         conn.close()
-    stamps = [row["last_record_at"] for row in data.overview if row["last_record_at"] is not None]
-    data.as_of = max(stamps) if stamps else None
-    return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1509,15 +1535,130 @@ def dated_name(published_at: datetime) -> str:
     return f"funnel_report_{published_at.strftime('%Y%m%dT%H%M%SZ')}.html"
 
 
-def render_report(published_db: Path, out_dir: Path, *, dated_copy: bool = True) -> ReportPaths:
+STATE_NAME = "funnel_report.state.json"  # beside the report: what it was rendered from (render_report)
+STATE_FORMAT = 1
+_ROW = "__funnel_report_row"  # a table alias no column is named: the whole row as a struct
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def code_version() -> str:
+    """What decides the report's bytes besides the published tables: the code of this module and of
+    funnel.metrics (the intervals), and the matplotlib and duckdb releases (the drawing; the row hashes of
+    marts_fingerprint). Read once per process, so it is the version of the code that is running."""
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    sources = [Path(__file__), Path(find_spec("funnel.metrics").origin)]
+    return _digest({
+        "sources": [hashlib.sha256(path.read_bytes()).hexdigest() for path in sources],
+        "packages": {name: metadata.version(name) for name in ("matplotlib", "duckdb")},
+    })
+
+
+def marts_fingerprint(conn: Any, tables: set[str]) -> str:
+    """A digest of the published tables the report reads (QUERIES): per table its columns and types, its
+    row count and the sum of its rows' hashes, or that it is missing. The sum ignores row order (the
+    report orders rows itself) and, unlike xor, a duplicated row does not cancel out. publish_log, which
+    gains a row at every publish, is not in it. One DuckDB query per table, a few milliseconds at 100k
+    events, against seconds for a render."""
+    facts: dict[str, Any] = dict.fromkeys(sorted({table for table, _ in QUERIES.values()}))
+    present = [table for table in facts if table in tables]
+    if present:
+        columns = dict(conn.execute(
+            "SELECT table_name, list(column_name || ' ' || data_type ORDER BY column_index) FROM duckdb_columns()"
+            " WHERE database_name = current_database() AND list_contains(?, table_name) GROUP BY table_name",
+            [present]).fetchall())
+        for table in present:
+            rows, hashes = conn.execute(
+                f'SELECT count(*), sum(hash({_ROW}))::VARCHAR FROM "{table}" AS {_ROW}').fetchone()
+            facts[table] = [columns[table], rows, hashes]
+    return _digest(facts)
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _unstamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _kept_report(out_dir: Path, key: Mapping[str, Any]) -> tuple[ReportPaths | None, str]:
+    """The report rendered earlier into out_dir, when its state matches `key` and its files are there
+    exactly as written; else None and why it must be rendered."""
+    try:
+        state = json.loads((out_dir / STATE_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "no earlier report"
+    except (OSError, ValueError):
+        return None, f"{STATE_NAME} is unreadable"
+    if state.get("format") != STATE_FORMAT or state.get("code") != key["code"]:
+        return None, "the report code changed"
+    if state.get("database") != key["database"] or state.get("marts") != key["marts"]:
+        return None, "a published table changed"
+    dated = out_dir / Path(state["dated_html"]).name if state.get("dated_html") else None
+    if key["dated_copy"] and state.get("published_at") and dated is None:
+        return None, "no dated copy"
+    files = [(out_dir / REPORT_NAME, state["html_sha256"]), (out_dir / PNG_NAME, state["png_sha256"])]
+    for path, digest in files + ([(dated, state["html_sha256"])] if dated else []):
+        if _file_digest(path) != digest:
+            return None, f"{path.name} is missing or was changed"
+    return ReportPaths(
+        html=files[0][0],
+        png=files[1][0],
+        dated_html=dated,
+        published_at=_unstamp(state.get("published_at")),
+        run_id=state.get("run_id"),
+        as_of=_unstamp(state.get("as_of")),
+        applications=state.get("applications", 0),
+        chart_ids=tuple(state.get("chart_ids", ())),
+        reused=True,
+    ), "the published tables are unchanged"
+
+
+def render_report(published_db: Path, out_dir: Path, *, dated_copy: bool = True, reuse: bool = False) -> ReportPaths:
     """Render the report of the published database `published_db` into `out_dir`.
 
     Writes funnel_report.html, funnel.png and (when the database has a publish_log and
-    `dated_copy`) funnel_report_<published_at>.html. An empty or missing database gives a page
-    saying there is no data yet, and a PNG saying the same.
+    `dated_copy`) funnel_report_<published_at>.html, then funnel_report.state.json: what they were
+    rendered from. An empty or missing database gives a page saying there is no data yet, and a PNG
+    saying the same.
+
+    With `reuse`, the report already in `out_dir` is kept, nothing written, when it would come out the
+    same: the published tables it reads have the same marts_fingerprint, the code_version is the same,
+    and its files are there byte for byte as written (else it renders, ReportPaths.reason says why).
+    A kept report shows the publish it was rendered from (its "Published" stamp, run id and publish
+    count; its dated copy is named after that publish): an earlier publish of the very same tables.
+    ReportPaths.latest_run_id and latest_published_at name the newest publish either way.
     """
-    out_dir = Path(out_dir)
-    data = load_report_data(Path(published_db))
+    published_db, out_dir = Path(published_db), Path(out_dir)
+    conn = _connect(published_db)
+    try:
+        tables = _tables(conn) if conn is not None else set()
+        latest_at, latest_run, _ = _latest_publish(conn, tables)
+        key = {"database": conn is not None, "marts": marts_fingerprint(conn, tables), "code": code_version(),
+               "dated_copy": dated_copy}
+        kept, reason = _kept_report(out_dir, key) if reuse else (None, "rendered on request")
+        if kept is not None:
+            return replace(kept, reason=reason, latest_published_at=latest_at, latest_run_id=latest_run)
+        data = ReportData(source_name=published_db.name, exists=conn is not None)
+        if conn is not None:
+            _read(conn, data, tables)
+    finally:
+        if conn is not None:
+            conn.close()
     charts = render_charts(data)
     page = render_html(data, charts).encode("utf-8")
     png = _png(headline_figure(data), "headline")
@@ -1530,7 +1671,7 @@ def render_report(published_db: Path, out_dir: Path, *, dated_copy: bool = True)
     if dated_copy and data.published_at is not None:
         dated = out_dir / dated_name(data.published_at)
         _write_atomic(dated, page)
-    return ReportPaths(
+    paths = ReportPaths(
         html=html_path,
         png=png_path,
         dated_html=dated,
@@ -1539,7 +1680,19 @@ def render_report(published_db: Path, out_dir: Path, *, dated_copy: bool = True)
         as_of=data.as_of,
         applications=data.applications,
         chart_ids=tuple(charts),
+        reason=reason,
+        latest_published_at=latest_at,
+        latest_run_id=latest_run,
     )
+    state = {
+        "format": STATE_FORMAT, **{k: key[k] for k in ("database", "marts", "code")},
+        "html_sha256": hashlib.sha256(page).hexdigest(), "png_sha256": hashlib.sha256(png).hexdigest(),
+        "dated_html": dated and dated.name, "published_at": _stamp(paths.published_at), "run_id": paths.run_id,
+        "as_of": _stamp(paths.as_of), "applications": paths.applications, "chart_ids": list(paths.chart_ids),
+    }
+    # Written last: it vouches for the files above (a render cut short leaves it stale, so the next one renders).
+    _write_atomic(out_dir / STATE_NAME, (json.dumps(state, indent=1) + "\n").encode("utf-8"))
+    return paths
 
 
 def png_markdown(png: Path | bytes, alt: str = "funnel") -> str:

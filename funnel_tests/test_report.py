@@ -9,6 +9,8 @@ interviews. The configuration has a third role, sre, with no applications.
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import re
 import subprocess
 import sys
@@ -25,13 +27,15 @@ try:
 except ImportError:  # funnel_tests is not a package
     from marts_fixtures import build, interview, outcome, small_config, worked_example
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
 from funnel.assets.report import funnel_report
 from funnel.config import Role
 from funnel.publish import publish
+import funnel.report as report_module
 from funnel.report import (
     PNG_NAME,
     REPORT_NAME,
+    STATE_NAME,
     fmt_count,
     fmt_interval,
     fmt_rate,
@@ -332,6 +336,132 @@ def test_asset_renders_into_funnel_home_and_shows_the_png(tmp_path):
     assert metadata["published_run_id"].value == "run-1"
     assert metadata["charts"].value == CHART_IDS
     assert not (tmp_path / "warehouse" / "pipeline.duckdb").exists()  # never the working database
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendered only when a published table changed
+
+
+def report_files(out: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file in the reports folder: (mtime in ns, bytes)."""
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.iterdir())}
+
+
+def test_a_new_publish_of_the_same_tables_keeps_the_report(tmp_path):
+    db = publish_db(tmp_path / "warehouse" / "funnel.duckdb", *records(), run_id="run-1")
+    out = tmp_path / "reports"
+    first = render_report(db, out, reuse=True)
+    assert (first.reused, first.reason, first.run_id, first.latest_run_id) == (
+        False, "no earlier report", "run-1", "run-1")
+    before = report_files(out)
+    assert set(before) == {REPORT_NAME, PNG_NAME, STATE_NAME, first.dated_html.name}
+
+    publish_db(db, *records(), run_id="run-2")  # the next run publishes the very same marts
+    assert [r["run_id"] for r in published_rows(db, "SELECT run_id FROM publish_log")] == ["run-2"]
+    second = render_report(db, out, reuse=True)
+    assert (second.reused, second.reason) == (True, "the published tables are unchanged")
+    assert report_files(out) == before  # nothing written: no new dated copy either
+    # what the kept report shows: the publish it was rendered from; the newest publish beside it
+    assert (second.run_id, second.latest_run_id) == ("run-1", "run-2")
+    assert second.published_at == first.published_at < second.latest_published_at
+    assert (second.html, second.png, second.dated_html, second.applications, second.as_of, second.chart_ids) == (
+        first.html, first.png, first.dated_html, 15, first.as_of, tuple(CHART_IDS))
+    assert '<code id="run-id">run-1</code>' in second.html.read_text(encoding="utf-8")
+
+    again = render_report(db, out)  # reuse is asked for: `funnel report` always renders
+    assert (again.reused, again.reason, again.run_id) == (False, "rendered on request", "run-2")
+    assert again.html.read_text(encoding="utf-8").count('<code id="run-id">run-2</code>') == 1
+
+
+def test_a_changed_published_table_renders_again(tmp_path):
+    db = publish_db(tmp_path / "warehouse" / "funnel.duckdb", *records(), run_id="run-1")
+    out = tmp_path / "reports"
+    first = render_report(db, out, reuse=True)
+    # publish_log alone changes: kept
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("INSERT INTO publish_log SELECT published_at + INTERVAL 1 HOUR, 'run-x', landing_files,"
+                     " row_counts, check_results FROM publish_log")
+    kept = render_report(db, out, reuse=True)
+    assert kept.reused and kept.latest_run_id == "run-x" and kept.run_id == "run-1"
+    # one number of one mart changes, and nothing else: rendered
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("UPDATE stage_pass_rates SET passed = 3 WHERE role = 'swe' AND stage = 'technical_screen'")
+    changed = render_report(db, out, reuse=True)
+    assert (changed.reused, changed.reason, changed.run_id) == (False, "a published table changed", "run-x")
+    page = Page(changed.html.read_text(encoding="utf-8"))
+    swe = {row["stage"]["text"]: row for row in page.table("table-funnel-swe")}
+    assert swe["technical_screen"]["passed"]["text"] == "3"
+    assert changed.dated_html != first.dated_html and first.dated_html.exists()  # each publish keeps its copy
+    assert changed.dated_html.read_bytes() == changed.html.read_bytes()
+
+    # a real next publish: d3's onsite failure is gone, so ds passes 1 of 1 onsite
+    outcomes, interviews = records()
+    publish_db(db, [o for o in outcomes if o.record_id != "d3-on"], interviews, run_id="run-2")
+    latest = render_report(db, out, reuse=True)
+    assert (latest.reused, latest.reason, latest.run_id, latest.applications) == (
+        False, "a published table changed", "run-2", 15)
+    ds = {row["stage"]["text"]: row for row in Page(latest.html.read_text(encoding="utf-8")).table("table-funnel-ds")}
+    assert ds["onsite"]["pass rate"]["text"] == "100.0%"
+
+
+def test_missing_or_changed_report_files_or_code_render_again(published, tmp_path, monkeypatch):
+    out = tmp_path / "reports"
+    first = render_report(published, out, reuse=True)
+    good = report_files(out)
+
+    def damage_then_render(damage, reason: str) -> None:
+        damage()
+        paths = render_report(published, out, reuse=True)
+        assert (paths.reused, paths.reason) == (False, reason)
+        # every file back, the same bytes again; the state names the code that rendered them
+        assert {name: raw for name, (_, raw) in report_files(out).items() if name != STATE_NAME} == {
+            name: raw for name, (_, raw) in good.items() if name != STATE_NAME}
+        assert json.loads((out / STATE_NAME).read_text(encoding="utf-8"))["code"] == report_module.code_version()
+
+    damage_then_render(first.png.unlink, f"{PNG_NAME} is missing or was changed")
+    damage_then_render(first.dated_html.unlink, f"{first.dated_html.name} is missing or was changed")
+    damage_then_render(lambda: first.html.write_text("edited", encoding="utf-8"),
+                       f"{REPORT_NAME} is missing or was changed")
+    damage_then_render((out / STATE_NAME).unlink, "no earlier report")
+    damage_then_render(lambda: (out / STATE_NAME).write_text("{not json", encoding="utf-8"),
+                       f"{STATE_NAME} is unreadable")
+    monkeypatch.setattr(report_module, "code_version", lambda: "the next version")
+    damage_then_render(lambda: None, "the report code changed")
+    assert render_report(published, out, reuse=True).reused  # and kept from then on
+
+
+def test_a_kept_report_does_not_import_matplotlib(published, tmp_path):
+    render_report(published, tmp_path / "reports", reuse=True)
+    code = ("import sys; from pathlib import Path; from funnel.report import render_report;"
+            f" p = render_report(Path({str(published)!r}), Path({str(tmp_path / 'reports')!r}), reuse=True);"
+            " print(p.reused, any(m.split('.')[0] == 'matplotlib' for m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "True False"
+
+
+def test_asset_keeps_an_unchanged_report_and_says_so(tmp_path, caplog):
+    db = publish_db(tmp_path / "warehouse" / "funnel.duckdb", *records(), run_id="run-1")
+    resources = {"warehouse": FunnelWarehouse(home=str(tmp_path))}
+    assert dg.materialize([funnel_report], resources=resources).success
+    before = report_files(tmp_path / "reports")
+    publish_db(db, *records(), run_id="run-2")
+    with caplog.at_level(logging.INFO, logger="funnel"):
+        result = dg.materialize([funnel_report], resources=resources)
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("funnel_report")
+    metadata = materialization.metadata
+    assert report_files(tmp_path / "reports") == before
+    assert metadata["reused"].value is True
+    assert metadata["reason"].value == "the published tables are unchanged"
+    assert (metadata["published_run_id"].value, metadata["latest_published_run_id"].value) == ("run-1", "run-2")
+    assert metadata["latest_published_at"].value > metadata["published_at"].value
+    assert metadata["path"].value == str(tmp_path / "reports" / REPORT_NAME)
+    assert metadata["dated_path"].value == str(next((tmp_path / "reports").glob("funnel_report_*.html")))
+    assert metadata["funnel"].value == png_markdown(tmp_path / "reports" / PNG_NAME)
+    assert (metadata["applications"].value, metadata["charts"].value) == (15, CHART_IDS)
+    said = [r.getMessage() for r in caplog.records if r.name == "funnel" and "report" in r.getMessage()]
+    assert said == ["report unchanged, not rendered: the published tables it shows are those of the publish it shows"
+                    f" (run run-1); kept {tmp_path / 'reports' / REPORT_NAME}"]
 
 
 def test_asset_spec():
