@@ -1,9 +1,11 @@
 """Building the SQL models (funnel.models) on the working database: in full, or incrementally.
 
 A full build runs every selected model's `CREATE OR REPLACE`. An incremental build leaves the
-intermediate tables in place and rebuilds only the rows of the keys (applications, candidates) that
-the record batches added since the last build touched; tables that depend on the whole dataset
-(team matching's as-of time moves with every batch) and every mart are rebuilt from there. Either
+intermediate tables (and the marts declared incremental: application_journeys) in place and
+rebuilds only the rows of the keys (applications, candidates) that the record batches added since
+the last build touched; tables that depend on the whole dataset (team matching's as-of time moves
+with every batch) and the other marts are rebuilt from there. An incremental mart's rows are
+replaced in place, so publishing puts its copy in the mart's order (`Model.published_order`). Either
 way the tables hold the same rows: `funnel run --full-refresh` is the reference, and
 funnel_tests/test_build_incremental.py holds the incremental build to it after random sequences of
 batches.
@@ -63,13 +65,17 @@ class BuildReport:
     why: str = ""
     touched: dict[str, int] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+    incremental_marts: tuple[str, ...] = ()
+
+    def _tables(self) -> str:
+        return "intermediate tables" + "".join(f" and {name}" for name in self.incremental_marts)
 
     def summary(self) -> str:
         if self.mode == "incremental":
             keys = ", ".join(f"{n:,} {key.removesuffix('_id')}s" for key, n in self.touched.items())
-            return f"intermediate tables updated incrementally ({keys or 'nothing new'})"
+            return f"{self._tables()} updated incrementally ({keys})"
         if self.mode == "full":
-            return f"intermediate tables rebuilt in full ({self.why})"
+            return f"{self._tables()} rebuilt in full ({self.why})"
         if self.mode == "selected":
             return "selected intermediate tables rebuilt in full; the next run rebuilds all of them"
         return "no intermediate table selected"
@@ -109,12 +115,12 @@ def row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def fingerprint(conn: duckdb.DuckDBPyConnection, models: Iterable[Model]) -> str:
-    """What the intermediate tables are a function of, besides the records: the staging and
-    intermediate SQL, the macros, the configuration tables and the pseudonymization key (as a MAC
+    """What the intermediate tables (and incremental marts) are a function of, besides the records:
+    the staging, intermediate and incremental SQL, the macros, the configuration tables and the pseudonymization key (as a MAC
     of a fixed text under it: the key itself is in no table)."""
     digest = hashlib.sha256(f"build {BUILD_VERSION}\n".encode())
     for model in models:
-        if model.layer in ("staging", "intermediate"):
+        if model.layer in ("staging", "intermediate") or model.incremental_by:
             digest.update(f"{model.name}\n{model.incremental_by}\n{model.sql}\n".encode())
     for statement in sql_macros():
         digest.update(statement.encode() + b"\n")
@@ -195,29 +201,33 @@ def _too_many(conn: duckdb.DuckDBPyConnection, models: list[Model], touched: dic
 
 
 def _update_incrementally(conn: duckdb.DuckDBPyConnection, models: list[Model], touched: dict[str, int]) -> None:
-    """Replace the touched keys' rows of every incremental model, in one transaction (the caller's)."""
+    """Replace the touched keys' rows of every incremental model, within the caller's transaction
+    (which, if this fails, rolls back the temporary objects too)."""
     database = _ident(conn.execute("SELECT current_database()").fetchall()[0][0])
     shadows: list[str] = []
-    try:
-        for key, table in INCREMENTAL_KEYS.items():
-            if touched[key]:
-                conn.execute(
-                    f"CREATE TEMP VIEW {table} AS SELECT * FROM {database}.main.{table} "
-                    f"WHERE {key} IN (SELECT {key} FROM temp.touched_{key})"
-                )
-                shadows.append(f"DROP VIEW temp.main.{table}")
-        for model in models:
-            key = model.incremental_by
-            if key is None or not touched[key]:
-                continue
-            name = _ident(model.name)
-            conn.execute(f"CREATE TEMP TABLE {name} AS\n{model.sql}")
-            shadows.append(f"DROP TABLE temp.main.{name}")
-            conn.execute(f"DELETE FROM {database}.main.{name} WHERE {key} IN (SELECT {key} FROM temp.touched_{key})")
-            conn.execute(f"INSERT INTO {database}.main.{name} SELECT * FROM temp.main.{name}")
-    finally:
-        for statement in reversed(shadows):
-            conn.execute(statement)
+    for key, table in INCREMENTAL_KEYS.items():
+        if touched[key]:
+            conn.execute(
+                f"CREATE TEMP VIEW {table} AS SELECT * FROM {database}.main.{table} "
+                f"WHERE {key} IN (SELECT {key} FROM temp.touched_{key})"
+            )
+            shadows.append(f"DROP VIEW temp.main.{table}")
+    for model in models:
+        key = model.incremental_by
+        if key is None or not touched[key]:
+            continue
+        name = _ident(model.name)
+        conn.execute(f"CREATE TEMP TABLE {name} AS\n{model.sql}")
+        shadows.append(f"DROP TABLE temp.main.{name}")
+        column = model.incremental_column
+        if column == key:
+            stale = f"SELECT {key} FROM temp.touched_{key}"
+        else:  # the table shows the key under another name (a published mart): its new rows name them
+            stale = f"SELECT {column} FROM temp.main.{name}"
+        conn.execute(f"DELETE FROM {database}.main.{name} WHERE {column} IN ({stale})")
+        conn.execute(f"INSERT INTO {database}.main.{name} SELECT * FROM temp.main.{name}")
+    for statement in reversed(shadows):
+        conn.execute(statement)
 
 
 def build_models(
@@ -234,25 +244,26 @@ def build_models(
     conn.execute(STATE_SCHEMA)
     models = load_models()
     wanted = set(names) if names is not None else {m.name for m in models}
-    intermediate = [m for m in models if m.layer == "intermediate"]
-    report = BuildReport()
+    # Built together: the intermediate tables, and the marts that are incremental too.
+    family = [m for m in models if m.layer == "intermediate" or m.incremental_by]
+    report = BuildReport(incremental_marts=tuple(m.name for m in family if m.layer == "marts"))
 
     for model in models:
         if model.layer == "staging" and model.name in wanted:
             build_model(conn, model, comments=comments)
 
-    selected = [m for m in intermediate if m.name in wanted]
-    if selected and len(selected) < len(intermediate):
+    selected = [m for m in family if m.name in wanted]
+    if selected and len(selected) < len(family):
         _forget_state(conn)
         for model in selected:
             build_model(conn, model, comments=comments)
         report.mode = "selected"
     elif selected:
-        _build_intermediate(conn, intermediate, report, comments=comments, incremental=incremental)
+        _build_intermediate(conn, family, report, comments=comments, incremental=incremental)
 
     for model in models:
         if model.name in wanted:
-            if model.layer == "marts":
+            if model.layer == "marts" and model not in family:
                 build_model(conn, model, comments=comments)
             report.row_counts[model.name] = row_count(conn, model.name)
     return report

@@ -5,10 +5,12 @@ layers as tables. A leading block of `--` comments is the table's description, w
 special line:
 
     -- depends_on: a, b             the tables the SELECT reads
-    -- incremental_by: application_id
+    -- incremental_by: application_id [as application_key]
                                     the table is made of independent groups of rows, one per value of
                                     this key: a run rebuilds only the groups of the keys its new records
-                                    touched (funnel.build)
+                                    touched (funnel.build). A mart can be incremental too when its SELECT
+                                    ends in an ORDER BY: its rows are replaced in place, so the published
+                                    copy is put in that order (`published_order`)
 
 Column descriptions live in funnel/sql/<layer>/schema.yml and are applied as DuckDB comments and
 as Dagster column schema metadata. Nothing here imports Dagster: tests and benchmarks build the
@@ -69,6 +71,7 @@ PUBLISHED_MARTS: tuple[str, ...] = (
     "quarantine_summary",
 )
 
+_TRAILING_ORDER_BY = re.compile(r"\bORDER\s+BY\s+([^()]+?)\s*$", re.IGNORECASE)
 _SPECIAL = re.compile(r"^(depends_on|incremental_by)\s*:\s*(.*)$", re.IGNORECASE)
 
 
@@ -84,6 +87,11 @@ class Model:
     depends_on: tuple[str, ...]
     columns: Mapping[str, str] = field(default_factory=dict)
     incremental_by: str | None = None
+    # The column that identifies a key's rows in the table, when it is not the key itself (a
+    # published mart shows application_key, not application_id): `incremental_by: application_id
+    # as application_key`. The touched keys' old rows are then those whose column value the
+    # recomputed rows hold, so every touched key must still have a row (one row per application).
+    incremental_column: str | None = None
 
     @property
     def materialized(self) -> str:
@@ -91,6 +99,15 @@ class Model:
         it as a table cost ~9 s at 10M records, recomputing it in each reader costs a fraction),
         "table" for the rest."""
         return "view" if self.layer == "staging" else "table"
+
+    @property
+    def published_order(self) -> str:
+        """The ORDER BY its published copy needs ("" when the table is already in its order): an
+        incremental mart's rows are replaced in place, so only a full build leaves them in order."""
+        if self.incremental_by is None:
+            return ""
+        match = _TRAILING_ORDER_BY.search(self.sql)
+        return f"ORDER BY {match.group(1).strip()}" if match else ""
 
     @property
     def model_deps(self) -> tuple[str, ...]:
@@ -136,8 +153,10 @@ def _check_incremental(model: Model, models: Mapping[str, Model]) -> None:
     key = model.incremental_by
     if key is None:
         return
-    if model.layer != "intermediate":
-        raise ValueError(f"{model.path}: only intermediate tables can be incremental")
+    if model.layer == "staging":
+        raise ValueError(f"{model.path}: a view cannot be incremental")
+    if model.layer == "marts" and not model.published_order:
+        raise ValueError(f"{model.path}: an incremental mart's SELECT must end in ORDER BY (its published order)")
     if key not in INCREMENTAL_KEYS:
         raise ValueError(f"{model.path}: incremental_by {key!r} is not one of {sorted(INCREMENTAL_KEYS)}")
     for dep in model.depends_on:
@@ -165,9 +184,10 @@ def load_models() -> tuple[Model, ...]:
                 raise ValueError(f"{path}: needs a leading -- comment describing the table")
             if len(special["incremental_by"]) > 1:
                 raise ValueError(f"{path}: incremental_by names one key column")
+            key, _, column = (special["incremental_by"] or [""])[0].partition(" as ")
             models[path.stem] = Model(
                 path.stem, layer, path, body, description, tuple(dict.fromkeys(special["depends_on"])),
-                columns.get(path.stem, {}), (special["incremental_by"] or [None])[0],
+                columns.get(path.stem, {}), key.strip() or None, (column.strip() or key.strip()) or None,
             )
     for model in models.values():
         unknown = [d for d in model.model_deps if d not in models]
@@ -183,3 +203,8 @@ def load_models() -> tuple[Model, ...]:
         ordered.extend(ready)
         order.done(*ready)
     return tuple(models[name] for name in ordered)
+
+
+def published_order() -> dict[str, str]:
+    """{mart: ORDER BY clause} for the published marts whose working copy is not in order."""
+    return {m.name: m.published_order for m in load_models() if m.name in PUBLISHED_MARTS and m.published_order}

@@ -55,8 +55,11 @@ def publish(
     tables: list[str],
     run_id: str,
     check_results: dict[str, bool] | None = None,
+    order: dict[str, str] | None = None,
 ) -> Published:
-    """Copy `tables` from the working database (`conn`) into a fresh file and swap it in atomically."""
+    """Copy `tables` from the working database (`conn`) into a fresh file and swap it in atomically.
+    `order`: an ORDER BY clause per table whose working copy is not in its published order (an
+    incremental mart's rows are replaced in place)."""
     published_at = datetime.now(timezone.utc).replace(tzinfo=None)
     conn.execute(PUBLISH_LOG_DDL)
     conn.execute("COMMENT ON TABLE publish_log IS 'One row per publish of this database, newest last.'")
@@ -79,7 +82,8 @@ def publish(
             # DuckDB writes one database per transaction: each table is copied on its own, and the
             # file only becomes visible to readers, whole, at the os.replace below.
             for table in tables:
-                conn.execute(f"CREATE TABLE next_publish.{table} AS SELECT * FROM main.{table}")
+                conn.execute(f"CREATE TABLE next_publish.{table} AS SELECT * FROM main.{table} "
+                             + (order or {}).get(table, ""))
                 _copy_comments(conn, table)
             conn.execute(
                 "CREATE TABLE next_publish.publish_log AS SELECT * FROM main.publish_log"

@@ -11,7 +11,7 @@ intermediate table holds the same rows, every published mart the same rows in th
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from unittest import mock
@@ -26,7 +26,8 @@ from funnel.config import default_config
 from funnel.contract import FEEDS
 from funnel.ingest import ingest_feed
 from funnel.keys import install_key
-from funnel.models import PUBLISHED_MARTS, load_models
+from funnel.models import PUBLISHED_MARTS, load_models, published_order
+from funnel.publish import publish
 from funnel.warehouse import connect, create_schema, write_config_tables
 from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, write_csv
 from funnel_tests.marts_fixtures import TEST_KEY_SECRET
@@ -102,7 +103,10 @@ batches = st.lists(
 
 def _snapshot(conn) -> dict[str, list[tuple]]:
     tables = {name: conn.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall() for name in INTERMEDIATE}
-    tables.update({name: conn.execute(f"SELECT * FROM {name}").fetchall() for name in PUBLISHED_MARTS})
+    # the published marts as publishing copies them: in the table's order, or the order it declares
+    order = published_order()
+    tables.update({name: conn.execute(f"SELECT * FROM {name} {order.get(name, '')}").fetchall()
+                   for name in PUBLISHED_MARTS})
     return tables
 
 
@@ -192,7 +196,8 @@ def test_only_touched_applications_are_rebuilt_and_the_state_records_batches(tmp
     with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", 0.5):
         report = build_models(conn, comments=False)
     assert report.mode == "incremental" and report.touched == {"application_id": 1, "candidate_id": 0}
-    assert report.summary() == "intermediate tables updated incrementally (1 applications, 0 candidates)"
+    assert report.summary() == (
+        "intermediate tables and application_journeys updated incrementally (1 applications, 0 candidates)")
     assert _records_of(conn, "app1") == 2 and _records_of(conn, "app2") == 1
     assert conn.execute("SELECT final_status FROM int_applications WHERE application_id = 'app1'").fetchall() == [
         ("rejected",)]
@@ -248,3 +253,28 @@ def test_a_failed_incremental_build_leaves_tables_and_state_as_they_were(tmp_pat
     with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", float("inf")):
         assert build_models(conn, comments=False).mode == "incremental"
     assert _records_of(conn, "app1") == 2
+
+
+def test_an_incremental_mart_is_published_in_its_order(tmp_path):
+    conn = connect(":memory:")
+    install_key(conn, TEST_KEY_SECRET)
+    create_schema(conn)
+    write_config_tables(conn, CONFIG)
+    folder = tmp_path / "stage_outcomes"
+    write_csv(folder / "one.csv", [_event(a, "application_review", "passed", 5, 0, None, "", "") for a in range(6)],
+              STAGE_COLUMNS)
+    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-1")
+    build_models(conn, comments=False)
+    # app0 moves to an earlier cohort month (a late record from April): its row is rewritten in place, last
+    write_csv(folder / "two.csv", [_event(0, "application_review", "in_progress", -30, 0, None, "", "")], STAGE_COLUMNS)
+    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-2")
+    with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", float("inf")):
+        assert build_models(conn, comments=False).mode == "incremental"
+    order = published_order()
+    assert order == {"application_journeys": "ORDER BY role, cohort_month, application_key"}
+    in_order = conn.execute(f"SELECT * FROM application_journeys {order['application_journeys']}").fetchall()
+    assert conn.execute("SELECT * FROM application_journeys").fetchall() != in_order  # rewritten in place
+    published = publish(conn, tmp_path / "funnel.duckdb", list(PUBLISHED_MARTS), "run-2", order=order)
+    conn.execute(f"ATTACH '{published.path}' AS analysts (READ_ONLY)")
+    assert conn.execute("SELECT * FROM analysts.application_journeys").fetchall() == in_order
+    assert [row[2] for row in in_order][:2] == [date(2024, 4, 1), date(2024, 6, 1)]  # cohort months

@@ -48,9 +48,9 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_preview(conn: duckdb.DuckDBPyConnection, table: str, limit: int = PREVIEW_ROWS) -> str:
-    """The first rows of a table as a markdown table (the mart's own ORDER BY order)."""
-    frame = conn.sql(f"SELECT * FROM {_ident(table)} LIMIT {int(limit)}").pl()
+def markdown_preview(conn: duckdb.DuckDBPyConnection, table: str, limit: int = PREVIEW_ROWS, order: str = "") -> str:
+    """The first rows of a table as a markdown table (the mart's own ORDER BY order, or `order`)."""
+    frame = conn.sql(f"SELECT * FROM {_ident(table)} {order} LIMIT {int(limit)}").pl()
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.iter_rows()]
@@ -65,7 +65,7 @@ def materialize_metadata(conn: duckdb.DuckDBPyConnection, model: Model, rows: in
         "sql": dg.MetadataValue.md(f"```sql\n{model.sql}\n```"),
     }
     if model.layer == "marts":
-        metadata["preview"] = dg.MetadataValue.md(markdown_preview(conn, model.name))
+        metadata["preview"] = dg.MetadataValue.md(markdown_preview(conn, model.name, order=model.published_order))
     return metadata
 
 

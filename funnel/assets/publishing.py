@@ -6,7 +6,7 @@ import dagster as dg
 
 from funnel.assets.failures import failure_policy
 from funnel.assets.progress import say
-from funnel.models import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS, published_order
 from funnel.assets.marts import PUBLISHED_FRESHNESS
 from funnel.publish import publish
 from funnel.resources import FunnelWarehouse
@@ -33,7 +33,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: FunnelWare
     say(context, f"publishing {len(PUBLISHED_MARTS)} tables to {target}")
     checks = check_results_of_run(context.instance, context.run.run_id)
     with failure_policy(context), warehouse.connect() as conn:
-        published = publish(conn, target, list(PUBLISHED_MARTS), context.run.run_id, checks)
+        published = publish(conn, target, list(PUBLISHED_MARTS), context.run.run_id, checks, order=published_order())
     say(context, f"published {target} at {published.published_at.isoformat()}Z")
     return dg.MaterializeResult(
         metadata={

@@ -4,6 +4,7 @@
 -- furthest stage, the final status from the latest record, skipped stages (explicit and
 -- implied), stages outside the role's pipeline, backward moves, fast-tracking, travel.
 -- depends_on: int_applications
+-- incremental_by: application_id as application_key
 SELECT
     application_key,
     role,
