@@ -19,7 +19,8 @@ from funnel.models import load_models
 from funnel.contract import DEMOGRAPHIC_CATEGORIES, DEMOGRAPHICS, FEEDS
 from funnel.ingest import FeedResult, ingest_feed
 from funnel.quality import sql_checks
-from funnel.quality.expectations import RECORD_SPECS, validate_records
+from funnel.quality.rules import RECORD_SPECS
+from funnel.quality.validation import validate_records
 from funnel.quality.report import suite_page, sql_page, write_page
 from funnel.resources import FunnelWarehouse
 from funnel.warehouse import connect, create_schema, write_config_tables

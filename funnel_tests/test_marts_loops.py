@@ -6,7 +6,7 @@ import dataclasses
 
 from funnel.build import build_all
 from funnel.quality import sql_checks
-from funnel.quality.expectations import validate_mart
+from funnel.quality.validation import validate_mart
 from funnel.warehouse import write_config_tables
 
 try:

@@ -19,7 +19,7 @@ except ImportError:  # funnel_tests is not a package
 from funnel.config import Config, Role
 from funnel.metrics import wilson_interval
 from funnel.quality import sql_checks
-from funnel.quality.expectations import validate_mart
+from funnel.quality.validation import validate_mart
 
 approx = pytest.approx
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"

@@ -7,24 +7,27 @@ GX is imported once per session (it takes seconds).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
 from funnel.ingest import RECORD_TABLES
-from funnel.quality.expectations import (
+from funnel.quality.gx_engine import validate_frame
+from funnel.quality.rules import (
     MART_SPECS,
     RECORD_SPECS,
+    SCHEMA_RULE,
     ConfigValues,
+    DeclaredSchema,
     Rule,
     rules_for,
-    validate_frame,
-    validate_mart,
-    validate_records,
-    validate_table,
+    split_by_schema,
 )
+from funnel.quality.validation import validate_mart, validate_records, validate_table
 from funnel.settings import FunnelError
 from funnel_tests.conftest import generated_warehouse, private_copy
 
@@ -64,7 +67,12 @@ def test_suites_pass_on_good_data(conn):
         assert result.success, (mart, result.summary)
         assert not result.broken and not result.failed
         assert result.rows == conn.execute(f"SELECT count(*) FROM {mart}").fetchone()[0] > 0
-        assert len(result.outcomes) == len(rules_for(MART_SPECS[mart], config))
+        # every rule of the suite is evaluated: those the table's schema guarantees (its column types) as
+        # the one schema outcome, each of the others as an outcome of its own
+        rules = rules_for(MART_SPECS[mart], config)
+        covered, evaluated = split_by_schema(rules, DeclaredSchema.of(conn, mart))
+        assert covered and len(covered) + len(evaluated) == len(rules)
+        assert [o.description for o in result.outcomes] == [SCHEMA_RULE, *(r.description for r in evaluated)]
     for table in RECORD_TABLES.values():
         result = validate_records(conn, table, BATCH, config)
         assert result.success, (table, result.summary)
@@ -157,9 +165,12 @@ def test_a_spec_naming_a_missing_column_or_sql_that_does_not_bind_is_broken(conn
     broken_spec = type(spec)(key=spec.key, counts=("applications", "not_a_column"),
                              invariants={"nonsense": "no_column_here > 1"})
     table = validate_table(conn, "travel_vetting", broken_spec, ConfigValues.from_db(conn), engine=engine)
-    assert {o.description for o in table.broken} == {"not_a_column is never NULL", "not_a_column is of type int",
+    # the type of a missing column is judged with the schema: that outcome is broken, naming the rule and column
+    assert {o.description for o in table.broken} == {"not_a_column is never NULL", SCHEMA_RULE,
                                                        "not_a_column >= 0", "nonsense"}
     assert "not_a_column" in table.outcome("not_a_column >= 0").exception
+    schema = table.outcome(SCHEMA_RULE)
+    assert schema.exception.startswith('not_a_column is of type int: ValueError: column "not_a_column"')
     assert "does not run" in table.outcome("nonsense").exception
     assert table.outcome("applications >= 0").success and table.failed == []
 
@@ -206,5 +217,106 @@ def test_both_engines_judge_column_types_alike(conn):
     config = ConfigValues.from_db(conn)
     by_engine = {engine: validate_mart(conn, "travel_vetting", config, engine=engine) for engine in ENGINES}
     for result in by_engine.values():
-        assert {o.description for o in result.failed} == {"applications is of type int"}
-        assert result.outcome("reached_onsite_rate is of type float").success
+        # one schema outcome judges every column type: it fails naming applications, and only it
+        # (reached_onsite_rate, a DECIMAL, is a float)
+        assert {o.description for o in result.failed} == {SCHEMA_RULE}
+        types = result.outcome(SCHEMA_RULE)
+        assert types.partial_unexpected == ("applications is HUGEINT, not int",)
+        assert types.observed_value["column types"]["reached_onsite_rate"] == "DECIMAL(9,6)"
+        assert result.summary.endswith(f"{SCHEMA_RULE}: applications is HUGEINT, not int")
+
+
+def test_rules_the_ddl_enforces_are_left_to_the_schema_and_evaluated_again_without_it(conn):
+    # the records tables declare their required columns NOT NULL: no expectation re-checks them
+    result = validate_records(conn, "stage_outcome_records", BATCH)
+    descriptions = [o.description for o in result.outcomes]
+    assert "candidate_id is never NULL" not in descriptions and "occurred_at is of type timestamp" not in descriptions
+    schema = result.outcome(SCHEMA_RULE)
+    assert schema.success and "candidate_id is never NULL" in schema.observed_value["enforced by the DDL"]
+    assert schema.observed_value["column types"]["occurred_at"] == "TIMESTAMP"
+    assert "record_id is unique" in descriptions  # no key constraint (see funnel.warehouse): evaluated on the rows
+    # a column the DDL no longer holds NOT NULL is evaluated again, and its NULL caught by either engine
+    conn.execute("ALTER TABLE stage_outcome_records ALTER candidate_id DROP NOT NULL")
+    conn.execute("UPDATE stage_outcome_records SET candidate_id = NULL WHERE record_id = "
+                 "(SELECT min(record_id) FROM stage_outcome_records)")
+    for engine in ENGINES:
+        bad = validate_records(conn, "stage_outcome_records", BATCH, engine=engine)
+        assert {o.description for o in bad.failed} == {"candidate_id is never NULL"}, engine
+        assert bad.outcome("candidate_id is never NULL").unexpected_count == 1
+        assert "candidate_id is never NULL" not in bad.outcome(SCHEMA_RULE).observed_value["enforced by the DDL"]
+
+
+def unique(*columns: str) -> Rule:
+    if len(columns) == 1:
+        return Rule("ExpectColumnValuesToBeUnique", {"column": columns[0]}, f"{columns[0]} is unique", columns)
+    return Rule("ExpectCompoundColumnsToBeUnique", {"column_list": list(columns)}, "one row per key", columns)
+
+
+def not_null(column: str) -> Rule:
+    return Rule("ExpectColumnValuesToNotBeNull", {"column": column}, f"{column} is never NULL", (column,))
+
+
+def test_a_declared_key_guarantees_the_key_rules(conn):
+    conn.execute("CREATE TABLE keyed_travel AS SELECT * FROM travel_vetting WITH NO DATA")
+    conn.execute("ALTER TABLE keyed_travel ADD PRIMARY KEY (role, requires_travel)")
+    conn.execute("INSERT INTO keyed_travel SELECT * FROM travel_vetting")
+    result = validate_table(conn, "keyed_travel", MART_SPECS["travel_vetting"], ConfigValues.from_db(conn))
+    assert result.success, result.summary
+    enforced = result.outcome(SCHEMA_RULE).observed_value["enforced by the DDL"]
+    assert enforced == ["role is never NULL", "requires_travel is never NULL", "one row per (role, requires_travel)"]
+    assert not set(enforced) & {o.description for o in result.outcomes}
+    # what each kind of constraint guarantees: a UNIQUE column may hold NULLs, which GX compares in a compound key
+    conn.execute("CREATE TABLE t (a VARCHAR UNIQUE, b VARCHAR NOT NULL, c VARCHAR, UNIQUE (b, c))")
+    schema = DeclaredSchema.of(conn, "t")
+    assert schema.guarantees(unique("a")) and schema.guarantees(not_null("b"))
+    assert not schema.guarantees(not_null("a")) and not schema.guarantees(unique("b"))
+    assert not schema.guarantees(unique("a", "b"))  # b is never NULL, a may be: (NULL, x) twice is allowed
+    assert not schema.guarantees(unique("b", "c"))  # c may be NULL
+    assert not schema.guarantees(not_null("no_such_column"))
+
+
+def test_one_gx_context_serves_every_validation_and_keeps_nothing(conn):
+    from funnel.quality import gx_engine
+
+    config = ConfigValues.from_db(conn)
+    validate_mart(conn, "travel_vetting", config, engine="great_expectations")
+    with gx_engine.gx_runtime() as first:
+        pass
+    validate_mart(conn, "stage_pass_rates", config, engine="great_expectations")
+    with gx_engine.gx_runtime() as second:
+        pass
+    assert first is second
+    # nothing registered per validation, no analytics, no progress bars
+    assert first.context.suites.all() == [] and first.context.validation_definitions.all() == []
+    assert first.context.variables.config.analytics_enabled is False
+    assert first.context.variables.progress_bars.globally is False
+
+
+SHARED_CONTEXT = """
+import sys, threading
+import pandas as pd
+from funnel.quality import gx_engine
+from funnel.quality.rules import Rule
+assert "great_expectations" not in sys.modules
+builds = []
+build = gx_engine._build
+gx_engine._build = lambda: builds.append(threading.current_thread().name) or build()
+rule = Rule("ExpectColumnValuesToBeBetween", {"column": "rate", "min_value": 0, "max_value": 1}, "rate in [0, 1]",
+            ("rate",))
+results = []
+validate = lambda: results.append(gx_engine.validate_frame("s", pd.DataFrame({"rate": [0.5, 1.5]}), [rule]))
+workers = [threading.Thread(target=validate) for _ in range(3)]
+for worker in workers:
+    worker.start()
+validate()
+for worker in workers:
+    worker.join()
+print(len(builds), sorted(r.outcome("rate in [0, 1]").unexpected_count for r in results))
+"""
+
+
+def test_one_context_is_built_once_and_validations_from_several_threads_take_turns():
+    # a fresh process: this one has imported GX already
+    out = subprocess.run([sys.executable, "-c", SHARED_CONTEXT], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "[1,", "1,", "1,", "1]"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from funnel.quality.expectations import ExpectationOutcome, SuiteResult
+from funnel.quality.rules import SCHEMA_EXPECTATION, SCHEMA_RULE, ExpectationOutcome, SuiteResult
 from funnel.quality.report import markdown_table, plain, sql_page, suite_page, write_page
 from funnel.quality.sql_checks import SqlCheckResult
 
@@ -48,6 +48,18 @@ def test_a_suite_page_lists_every_expectation_with_counts_examples_and_errors(tm
     assert latest.read_text() == text
     status = json.loads((tmp_path / "quality" / "run-1" / "stage_pass_rates.expectations.json").read_text())
     assert status["status"] == "broken" and status["run_id"] == "run-1"
+
+
+def test_a_column_of_the_wrong_type_is_named_on_the_page_and_in_the_summary(tmp_path: Path):
+    schema = ExpectationOutcome(SCHEMA_RULE, SCHEMA_EXPECTATION, "role, applications", False, element_count=12,
+                                partial_unexpected=("applications is HUGEINT, not int",),
+                                observed_value={"column types": {"role": "VARCHAR", "applications": "HUGEINT"}})
+    result = SuiteResult(suite="travel_vetting_suite", table="travel_vetting", rows=12, outcomes=(schema,))
+    assert result.failed == [schema] and not result.broken
+    assert result.summary == f"1 of 1 expectations failed on 12 rows: {SCHEMA_RULE}: applications is HUGEINT, not int"
+    text = write_page(tmp_path, "run-1", suite_page("travel_vetting.expectations", result)).read_text()
+    assert f"Failed: {SCHEMA_RULE}" in text and "Found: applications is HUGEINT, not int" in text
+    assert "rows unexpected" not in text
 
 
 def test_sql_pages_and_the_run_index(tmp_path: Path):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from funnel.assets.marts import PUBLISHED_MARTS
+from funnel.models import PUBLISHED_MARTS
+from funnel.publish import PUBLISH_LOG_DDL
 from funnel.quality import sql_checks
 from funnel_tests.conftest import generated_warehouse, private_copy
 
@@ -61,6 +62,38 @@ def test_duplicate_record_ids_are_found(conn):
     assert first["records"] == 2 and first["batches"] == ["run-dup", BATCH]
     assert any(src.startswith("again.csv:") for src in first["read_from"])
     assert sql_checks.unique_record_ids(conn, "interview_records").passed
+    # the check of the run that ingested them: no run has published yet, so every batch is read, as above
+    first_run = sql_checks.unique_record_ids(conn, "stage_outcome_records", "run-dup")
+    assert (first_run.passed, first_run.failing_count, first_run.examples) == (False, 2, result.examples)
+    assert first_run.metrics["records_checked"] == first_run.metrics["records"]
+
+def published(conn, *runs: str) -> None:
+    """Record publishes of `runs` in the working database's publish_log, as funnel.publish does."""
+    conn.execute(PUBLISH_LOG_DDL)
+    for run in runs:
+        conn.execute("INSERT INTO publish_log VALUES (now()::TIMESTAMP, ?, '[]', '{}', '{}')", [run])
+
+
+def test_duplicate_record_ids_are_checked_in_the_batches_no_run_has_published(conn):
+    published(conn, BATCH)
+    assert sql_checks.unique_record_ids(conn, "stage_outcome_records", "run-next").metrics["records_checked"] == 0
+    # a batch that repeats two stored ids, ingested by a run that was blocked (it never published)
+    conn.execute(
+        "INSERT INTO stage_outcome_records SELECT * REPLACE ('run-dup' AS batch_id, 'again.csv' AS source_file,"
+        " now()::TIMESTAMP AS ingested_at) FROM stage_outcome_records ORDER BY record_id LIMIT 2"
+    )
+    for run in ("run-dup", "run-next"):  # its own run, and the next one: the batch keeps blocking
+        result = sql_checks.unique_record_ids(conn, "stage_outcome_records", run)
+        assert not result.passed and result.severity == "ERROR" and result.failing_count == 2
+        first = result.examples[0]
+        assert first["records"] == 2 and first["batches"] == ["run-dup", BATCH]
+        assert any(src.startswith("again.csv:") for src in first["read_from"])
+        assert result.metrics["records_checked"] == 2  # not the stored records
+    # the ids of published batches are not compared again: only the whole-table check still sees the pair
+    published(conn, "run-dup")
+    later = sql_checks.unique_record_ids(conn, "stage_outcome_records", "run-next")
+    assert later.passed and later.metrics["records_checked"] == 0
+    assert not sql_checks.unique_record_ids(conn, "stage_outcome_records").passed
 
 
 def test_an_application_with_two_roles_is_a_warning(conn):
@@ -80,6 +113,29 @@ def test_an_application_with_two_roles_is_a_warning(conn):
         {"application_id": app, "roles_named": 2, "roles": sorted([role, other]),
          "records": result.examples[0]["records"], "latest_role": result.examples[0]["latest_role"]}
     ]
+
+
+def test_two_roles_are_looked_for_in_the_applications_the_unpublished_batches_touched(conn):
+    published(conn, BATCH)
+    app, role, records = conn.execute(
+        "SELECT application_id, any_value(role), count(*) FROM stage_outcome_records GROUP BY 1 ORDER BY 1 LIMIT 1"
+    ).fetchone()
+    other = "research_scientist" if role != "research_scientist" else "data_scientist"
+    conn.execute(
+        "INSERT INTO stage_outcome_records SELECT * REPLACE (record_id || '-x' AS record_id, ? AS role,"
+        " 'run-role' AS batch_id, now()::TIMESTAMP AS ingested_at)"
+        " FROM stage_outcome_records WHERE application_id = ? LIMIT 1",
+        [other, app],
+    )
+    for run in ("run-role", "run-next"):
+        result = sql_checks.one_role_per_application(conn, run)
+        assert not result.passed and result.severity == "WARN" and result.failing_count == 1
+        assert result.examples[0]["roles"] == sorted([role, other])
+        assert result.examples[0]["records"] == records + 1  # all its records, the stored ones too
+        assert result.metrics["applications_checked"] == 1
+    published(conn, "run-role")
+    assert sql_checks.one_role_per_application(conn, "run-next").passed
+    assert not sql_checks.one_role_per_application(conn).passed  # every application: still there
 
 
 def test_mart_rows_outside_the_configuration_are_found(conn):

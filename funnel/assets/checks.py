@@ -37,7 +37,7 @@ from funnel.assets.failures import failure_policy
 from funnel.ingest import RECORD_TABLES
 from funnel.models import PUBLISHED_MARTS, SOURCE_ASSETS, load_models
 from funnel.quality import sql_checks
-from funnel.quality.expectations import validate_mart, validate_records
+from funnel.quality.validation import validate_mart, validate_records
 from funnel.quality.report import EXAMPLES_IN_METADATA, markdown_table, sql_page, suite_page, write_page
 from funnel.resources import FunnelWarehouse
 from funnel.sources import ATS_NAMES
@@ -164,8 +164,10 @@ def _record_checks(table: str) -> list[Check]:
             lambda conn, run_id, table=table: validate_records(conn, table, run_id),
         ),
         _sql_check(
-            table, "unique_record_ids", f"No record_id appears twice in {table} (all batches).",
-            lambda conn, run_id, table=table: sql_checks.unique_record_ids(conn, table),
+            table, "unique_record_ids",
+            f"No record_id of this run's batch (or of a batch no run has published yet) appears twice in {table}: "
+            "the new ids are looked up among the stored ones.",
+            lambda conn, run_id, table=table: sql_checks.unique_record_ids(conn, table, run_id),
         ),
         _sql_check(
             table, "quarantine_share",
@@ -177,9 +179,9 @@ def _record_checks(table: str) -> list[Check]:
     if table == "stage_outcome_records":
         checks.append(_sql_check(
             table, "one_role_per_application",
-            "All stage-outcome records of an application name one role (WARN: records are append-only, and the "
-            "marts take the latest record's role).",
-            lambda conn, run_id: sql_checks.one_role_per_application(conn),
+            "All stage-outcome records of an application this run touched name one role (WARN: records are "
+            "append-only, and the marts take the latest record's role).",
+            lambda conn, run_id: sql_checks.one_role_per_application(conn, run_id),
         ))
     return checks
 

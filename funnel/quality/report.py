@@ -6,8 +6,8 @@
     FUNNEL_HOME/quality/latest/...                      the newest page of every check, and an index
 
 Pages are written to a temporary name and renamed, so a reader never sees half a page.
-This module renders the result objects of funnel.quality.expectations and funnel.quality.sql_checks
-by their attributes only; it imports neither (nor great_expectations).
+This module renders the result objects of funnel.quality.rules (SuiteResult) and
+funnel.quality.sql_checks by their attributes only; it imports neither (nor great_expectations).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _status_of_expectation(outcome: Any) -> str:
 
 
 def suite_page(name: str, result: Any, *, title: str | None = None) -> Page:
-    """The page of a Great Expectations validation (a funnel.quality.expectations.SuiteResult)."""
+    """The page of a suite's validation (a funnel.quality.rules.SuiteResult)."""
     status = "broken" if result.broken else ("passed" if result.success else "failed")
     overview = [
         {
@@ -157,11 +157,15 @@ def suite_page(name: str, result: Any, *, title: str | None = None) -> Page:
     how = ("validated with Great Expectations on a pandas frame read from DuckDB" if result.engine == "great_expectations"
            else "evaluated as SQL in DuckDB (more rows than FUNNEL_GX_MAX_ROWS; the same rules as the "
                 "Great Expectations suite)")
+    how += "; rules the table's declared schema guarantees (column types, constraints) are judged from its catalog"
     sections = [Section("Expectations", f"{len(result.outcomes)} expectations, {how}.", overview)]
     for o in result.outcomes:
         if o.exception:
             sections.append(Section(f"BROKEN: {o.description}", "The expectation raised instead of evaluating: "
                                     "this is a broken check, not bad data.\n\n" + o.exception, [], "broken"))
+        elif not o.success and o.unexpected_count is None:  # a rule about the table (its declared schema): no rows
+            found = "; ".join(cell(v) for v in o.partial_unexpected) or cell(o.observed_value)
+            sections.append(Section(f"Failed: {o.description}", f"Found: {found}", [], "failed"))
         elif not o.success:
             sections.append(Section(
                 f"Failed: {o.description}",

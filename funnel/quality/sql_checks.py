@@ -5,12 +5,13 @@ Each check returns a `SqlCheckResult`: passed, how many rows/keys fail, example 
 does not), a few numbers for the check's metadata, and the SQL that found the failures.
 
 Checks:
-    unique_record_ids(conn, table)       no record id twice in a records table (stage outcomes, interviews, demographics)
-    one_role_per_application(conn)       every application's stage-outcome records name one role
+    unique_record_ids(conn, table, run)  no record id of the run's batch twice in a records table (stage outcomes,
+                                         interviews, demographics)
+    one_role_per_application(conn, run)  every application the run's batch touched names one role in its records
     mart_rows_in_config(conn, mart)      every mart row's role / stage exists in config_role_stages / config_stages
     single_terminal_outcome(conn)        no application counted at two terminal outcomes at one stage
     reconcile(conn, mart)                row counts and sums that must match between records and marts
-    quarantine_share(conn, feed, run)    the share of the newest batch's rows quarantined (WARN / ERROR)
+    quarantine_share(conn, feed)         the share of the feed's newest batch's rows quarantined (WARN / ERROR)
 """
 
 from __future__ import annotations
@@ -91,13 +92,55 @@ def _count(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
 # Records
 
 
-def unique_record_ids(conn: duckdb.DuckDBPyConnection, table: str) -> SqlCheckResult:
-    """No record id appears twice in a records table (all batches)."""
+def _published_until(conn: duckdb.DuckDBPyConnection, table: str) -> Any:
+    """When the newest row of `table` that a published run ingested was ingested (None: no run
+    published any). A run publishes only when its blocking checks passed, and they ran after its
+    ingestion: every row ingested until then was checked by them."""
+    has_log = _count(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'publish_log'"
+                           " AND schema_name = current_schema() AND database_name = current_database()")
+    if not has_log:
+        return None
+    return conn.execute(f"SELECT max(ingested_at) FROM {_ident(table)} WHERE batch_id IN "
+                        "(SELECT run_id FROM publish_log)").fetchall()[0][0]
+
+
+def changed_rows(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str | None) -> tuple[str, list[Any], str]:
+    """The rows of a records table a check of run `batch_id` reads: (an SQL condition, its parameters,
+    the rows in words).
+
+    The batch's own rows, and those of every batch ingested after the newest one a published run
+    ingested: a batch whose run was blocked stays under check until a run publishes, so a problem
+    it brought keeps blocking as it did when every check read the whole table. No batch_id, or
+    no published run yet (a first run): every row.
+    """
+    if batch_id is None:
+        return "true", [], "all batches"
+    published = _published_until(conn, table)
+    if published is None:
+        return "true", [], "all batches (no run has published yet)"
+    return ("(batch_id = ? OR ingested_at > ?)", [batch_id, published],
+            f"batch {batch_id} and any other batch ingested since the last published one")
+
+
+def _sharing_with_changed(table: str, column: str, where: str) -> str:
+    """A SEMI JOIN that keeps the rows of `table` whose `column` value a changed row (`where`) has;
+    nothing when every row is read."""
+    if where == "true":
+        return ""
+    return f"SEMI JOIN (SELECT DISTINCT {column} FROM {_ident(table)} WHERE {where}) AS changed USING ({column})"
+
+
+def unique_record_ids(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str | None = None) -> SqlCheckResult:
+    """No record id of the batch (see `changed_rows`: with no batch_id, of any batch) appears twice
+    in a records table (all batches): a new id is compared with the stored ones, not every id with
+    every other."""
     if table not in RECORD_TABLES.values():
         raise ValueError(f"not a records table: {table!r}")
+    where, params, scope = changed_rows(conn, table, batch_id)
     # the repeated ids first, then their details: lists built for every id would cost seconds per million
+    checked = _sharing_with_changed(table, "record_id", where)
     sql = f"""
-        WITH repeated AS (SELECT record_id FROM {_ident(table)} GROUP BY record_id HAVING count(*) > 1)
+        WITH repeated AS (SELECT record_id FROM {_ident(table)} {checked} GROUP BY record_id HAVING count(*) > 1)
         SELECT record_id, count(*) AS records,
                list(source_file || ':' || source_line ORDER BY source_file, source_line)[1:5] AS read_from,
                list(DISTINCT batch_id ORDER BY batch_id) AS batches
@@ -105,20 +148,29 @@ def unique_record_ids(conn: duckdb.DuckDBPyConnection, table: str) -> SqlCheckRe
         GROUP BY record_id
         ORDER BY records DESC, record_id
     """
-    return _result(conn, "unique_record_ids", f"every record_id in {table} is unique (across all batches)", sql,
-                   metrics={"records": _count(conn, f"SELECT count(*) FROM {_ident(table)}")})
+    what = f"every record_id in {table}" if where == "true" else f"every record_id of {scope} in {table}"
+    return _result(conn, "unique_record_ids", f"{what} is unique (across all batches)", sql, params, metrics={
+        "records": _count(conn, f"SELECT count(*) FROM {_ident(table)}"),
+        "records_checked": _count(conn, f"SELECT count(*) FROM {_ident(table)} WHERE {where}", params),
+        "checked": scope,
+    })
 
 
-def one_role_per_application(conn: duckdb.DuckDBPyConnection, *, severity: str = "WARN") -> SqlCheckResult:
-    """Every application's stage-outcome records name one role.
+def one_role_per_application(conn: duckdb.DuckDBPyConnection, batch_id: str | None = None, *,
+                             severity: str = "WARN") -> SqlCheckResult:
+    """Every application the batch's stage-outcome records name (see `changed_rows`: with no
+    batch_id, every application) names one role in all its records.
 
     WARN by default: records are append-only, so an application that ever got a record with a
     second role keeps it forever - failing at ERROR would block publishing with no way to fix the
     data. The marts define an application's role as its latest record's (int_application_attributes).
     """
-    sql = """
+    where, params, scope = changed_rows(conn, "stage_outcome_records", batch_id)
+    checked = _sharing_with_changed("stage_outcome_records", "application_id", where)
+    sql = f"""
         WITH mixed AS (
-            SELECT application_id FROM stage_outcome_records GROUP BY application_id HAVING min(role) <> max(role)
+            SELECT application_id FROM stage_outcome_records {checked}
+            GROUP BY application_id HAVING min(role) <> max(role)
         )
         SELECT application_id, count(DISTINCT role) AS roles_named, list(DISTINCT role ORDER BY role) AS roles,
                count(*) AS records,
@@ -127,9 +179,13 @@ def one_role_per_application(conn: duckdb.DuckDBPyConnection, *, severity: str =
         GROUP BY application_id
         ORDER BY application_id
     """
-    return _result(conn, "one_role_per_application",
-                   "all stage-outcome records of an application name the same role", sql, severity=severity,
-                   metrics={"applications": _count(conn, "SELECT count(DISTINCT application_id) FROM stage_outcome_records")})
+    which = "an application" if where == "true" else f"an application that {scope} touched"
+    return _result(conn, "one_role_per_application", f"all stage-outcome records of {which} name the same role",
+                   sql, params, severity=severity, metrics={
+                       "applications_checked": _count(conn, "SELECT count(DISTINCT application_id) FROM "
+                                                            f"stage_outcome_records WHERE {where}", params),
+                       "checked": scope,
+                   })
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,9 +554,11 @@ RECONCILIATIONS: tuple[Reconciliation, ...] = (
         "interviews", "interviewer_calibration",
         "per interviewer, interviews = the interviewer's rows in interview_records",
         ("interviewer_id",),
-        # the interviewer as published: keyed under pseudonymize_interviewers (funnel.keys)
+        # the interviewer as published: keyed under pseudonymize_interviewers (funnel.keys), once per
+        # interviewer rather than once per record (keying is one-to-one: the sums are the same)
         "SELECT published_interviewer_id(r.interviewer_id, s.pseudonymize_interviewers) AS interviewer_id,"
-        " count(*) AS value FROM interview_records AS r CROSS JOIN config_settings AS s GROUP BY ALL",
+        " sum(r.interviews)::BIGINT AS value FROM (SELECT interviewer_id, count(*) AS interviews"
+        " FROM interview_records GROUP BY interviewer_id) AS r CROSS JOIN config_settings AS s GROUP BY ALL",
         "SELECT interviewer_id, interviews AS value FROM interviewer_calibration",
         reads=("interview_records", "config_settings"),
     ),

@@ -1,35 +1,28 @@
-"""Great Expectations (1.x) suites for the typed records and for every published mart.
+"""The rules of the Great Expectations suites, as data, and the results both engines report.
 
-Suites are data: `TABLE_SPECS` holds, per table, its key, column types, counts, rates, ordered
-columns, accepted values and row invariants, and `rules_for()` turns a spec into a list of
-`Rule`s (one GX expectation each). `validate_table()` reads the rows from DuckDB into pandas
-(GX's SQL datasource over DuckDB is broken: every expectation silently fails), adds one boolean
-column per row invariant computed in SQL, and validates them with an ephemeral GX context.
+`TABLE_SPECS` holds, per table, its key, column types, counts, rates, ordered columns, accepted
+values and row invariants; `rules_for()` turns a spec into a list of `Rule`s (one expectation
+each). `ExpectationOutcome` / `SuiteResult` are what a validation reports, whichever engine ran it
+(funnel.quality.gx_engine: GX 1.x on a pandas frame; funnel.quality.duckdb_engine: the same rules
+as SQL). funnel.quality.validation picks the engine and is the entry point.
 
-Above FUNNEL_GX_MAX_ROWS rows (a first run's millions of records, one row per application) the
-same rules are evaluated as SQL in DuckDB instead (`validate_in_duckdb`): GX in pandas costs about
-a second per 100k rows and the whole frame in memory. Both engines report the same outcomes;
-funnel_tests/test_quality_expectations.py holds them to it on broken data.
+Rules the table's declared schema already guarantees (a column's type; NOT NULL, a primary key or
+a unique key the DDL enforces) cannot fail: `split_by_schema()` takes them out of the suite and
+`schema_outcome()` reports them as one outcome, read from DuckDB's catalog, so a column of the
+wrong type still fails the suite, with the column named.
 
-Every expectation's `exception_info` is inspected: an expectation that raised (a missing column,
-an impossible argument) is reported as *broken* - a defect of the check, not bad data.
-
-`great_expectations` is imported inside the functions that validate, never at module import.
+Nothing here imports great_expectations.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from itertools import count
 from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 
 from funnel.contract import DEMOGRAPHIC_CATEGORIES, FEEDS, OUTCOMES, RECOMMENDATIONS
-from funnel.quality.report import plain
-from funnel.settings import FunnelError
 from funnel.warehouse import table_columns
 
 EXAMPLE_ROWS = 20
@@ -390,7 +383,7 @@ class ConfigValues:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules: one GX expectation each
+# Rules: one expectation each
 
 
 @dataclass(frozen=True)
@@ -408,7 +401,8 @@ class Rule:
         return ", ".join(self.columns)
 
 
-def _referenced_columns(sql: str, available: Iterable[str]) -> tuple[str, ...]:
+def referenced_columns(sql: str, available: Iterable[str]) -> tuple[str, ...]:
+    """The columns of `available` that an SQL expression names, in the order it names them."""
     names = set(available)
     found: dict[str, None] = {}
     for quoted, bare in _IDENT.findall(sql):
@@ -467,10 +461,6 @@ def rules_for(spec: TableSpec, config: ConfigValues) -> list[Rule]:
         rules.append(Rule("ExpectColumnValuesToBeInSet", {"column": computed, "value_set": [True]},
                           name, (computed,), sql=sql))
     return rules
-
-
-def _gx_expectation(rule: Rule, gxe: Any, index: int) -> Any:
-    return getattr(gxe, rule.expectation)(**rule.kwargs, meta={"description": rule.description, "rule_index": index})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,7 +524,8 @@ class SuiteResult:
             return (f"BROKEN CHECK: {len(self.broken)} expectation(s) raised instead of evaluating "
                     f"({'; '.join(o.description + ': ' + (o.exception or '') for o in self.broken[:3])})")
         if self.failed:
-            parts = [f"{o.description}: {o.unexpected_count if o.unexpected_count is not None else '?'} row(s)"
+            parts = [f"{o.description}: {o.unexpected_count} row(s)" if o.unexpected_count is not None
+                     else f"{o.description}: {'; '.join(map(str, o.partial_unexpected[:3])) or '?'}"
                      for o in self.failed[:5]]
             return f"{len(self.failed)} of {len(self.outcomes)} expectations failed on {self.rows:,} rows: " + "; ".join(parts)
         return f"all {len(self.outcomes)} expectations passed on {self.rows:,} rows"
@@ -554,253 +545,69 @@ class SuiteResult:
         return rows
 
 
-# ---------------------------------------------------------------------------------------------
-# Validation
+@dataclass(frozen=True)
+class Reporting:
+    """How a suite's outcomes are reported, whichever engine evaluates its rules.
 
-
-_context_names = count(1)
-
-
-def _quiet_gx() -> Any:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx  # noqa: PLC0415  (seconds to import: only when validating)
-
-    return gx
-
-
-def _exception_message(info: Any) -> str | None:
-    """The message of a raised expectation. GX reports either one flat dict, or one dict per
-    metric that failed to resolve."""
-    if not info:
-        return None
-    if isinstance(info, Mapping) and "raised_exception" in info:
-        if info.get("raised_exception"):
-            return str(info.get("exception_message") or "the expectation raised (no message)")
-        return None
-    if isinstance(info, Mapping):
-        messages = []
-        for value in info.values():
-            if isinstance(value, Mapping) and value.get("raised_exception"):
-                messages.append(str(value.get("exception_message") or "the expectation raised"))
-        return "; ".join(dict.fromkeys(messages)) or None
-    return str(info)
-
-
-def _shown_columns(rule: Rule, key: Sequence[str], example_columns: Mapping[str, Sequence[str]] | None,
-                   private: Sequence[str] = ()) -> list[str]:
-    """The columns of a failing rule's example rows: the key, then the rule's own columns (for an
-    invariant, the columns its SQL reads), except the private ones."""
-    own = (example_columns or {}).get(rule.description, ()) if rule.sql is not None else rule.columns
-    return [c for c in dict.fromkeys((*key, *own)) if c not in private]
-
-
-def _lists_values(rule: Rule, private: Sequence[str]) -> bool:
-    """Whether a rule's unexpected values may be listed: not when they are a private column's."""
-    return not set(_columns_of(rule)) & set(private)
-
-
-def _example_rows(frame: Any, indexes: Sequence[Any], columns: Sequence[str]) -> tuple[dict, ...]:
-    shown = [c for c in columns if c in frame.columns]
-    rows = []
-    for index in list(indexes)[:EXAMPLE_ROWS]:
-        try:
-            record = frame.loc[index, shown]
-        except (KeyError, TypeError):
-            continue
-        rows.append({c: plain(record[c]) for c in shown})
-    return tuple(rows)
-
-
-def _for_gx(frame: Any) -> Any:
-    """String columns as object dtype, so GX checks value types (pandas 3's `str` dtype is not one
-    GX's type expectations can name)."""
-    import pandas as pd  # noqa: PLC0415
-
-    for column in frame.columns:
-        dtype = frame[column].dtype
-        if dtype != object and pd.api.types.is_string_dtype(dtype):
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    return frame
-
-
-def validate_frame(
-    suite_name: str,
-    frame: Any,
-    rules: Sequence[Rule],
-    *,
-    key: Sequence[str] = (),
-    table: str | None = None,
-    where: str | None = None,
-    example_columns: Mapping[str, Sequence[str]] | None = None,
-    broken: Sequence[ExpectationOutcome] = (),
-    private: Sequence[str] = (),
-) -> SuiteResult:
-    """Validate a pandas frame against `rules` with an ephemeral GX context.
-
-    `example_columns` maps a rule's description to extra columns to show in its example rows
-    (the key columns and the rule's own columns are always shown, `private` ones never: a rule on
-    one lists no unexpected values). `broken` are outcomes already known to be broken (e.g. an
-    invariant whose SQL does not bind); they are reported as such.
+    key: the columns that identify a row: shown first in example rows, which the DuckDB engine orders by it.
+    table: the table validated (default: the suite's name). where: the selection, as people read it.
+    example_columns: a rule's description -> extra columns its example rows show (an invariant's columns).
+    broken: outcomes already known to be broken (e.g. an invariant whose SQL does not bind).
+    private: columns never shown: left out of example rows; a rule on one lists no unexpected values.
     """
-    gx = _quiet_gx()
-    import great_expectations.expectations as gxe  # noqa: PLC0415
-    from great_expectations.data_context.types.base import (  # noqa: PLC0415
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
 
-    # in memory, no Data Docs site (funnel.quality.report writes the pages), no analytics, no progress bars
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-            analytics_enabled=False,
-            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-        ),
-    )
-    n = next(_context_names)
-    batch = (
-        context.data_sources.add_pandas(f"funnel_{n}")
-        .add_dataframe_asset(table or suite_name)
-        .add_batch_definition_whole_dataframe("whole_frame")
-    )
-    outcomes: dict[int, ExpectationOutcome] = {}
-    expectations = []
-    for index, rule in enumerate(rules):
-        try:
-            expectations.append(_gx_expectation(rule, gxe, index))
-        except Exception as exc:  # an impossible rule (bad arguments): broken, reported, not raised
-            outcomes[index] = ExpectationOutcome(rule.description, rule.expectation, rule.column_label, False,
-                                                 exception=f"{type(exc).__name__}: {exc}")
-    # the whole suite at once: adding expectations one by one to a registered suite re-serializes it each time
-    suite = context.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite)
-    )
-    frame = _for_gx(frame)
-    result = validation.run(
-        batch_parameters={"dataframe": frame},
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_UNEXPECTED},
-    )
-    for item in result.results:
-        config = item.expectation_config
-        index = int((config.meta or {})["rule_index"])
-        rule = rules[index]
-        res = dict(item.result or {})
-        exception = _exception_message(item.exception_info)
-        if not item.success and exception is None and not res:
-            # what GX's SQL datasource over DuckDB does: success=False with nothing evaluated. Not bad data.
-            exception = "failed with an empty result: Great Expectations evaluated nothing"
-        shown = _shown_columns(rule, key, example_columns, private)
-        failed = not item.success and exception is None
-        outcomes[index] = ExpectationOutcome(
-            description=rule.description,
-            expectation=config.type,
-            column=rule.sql if rule.sql is not None else rule.column_label,
-            success=bool(item.success) and exception is None,
-            element_count=res.get("element_count"),
-            unexpected_count=res.get("unexpected_count"),
-            unexpected_percent=res.get("unexpected_percent"),
-            partial_unexpected=tuple(plain(v) for v in res.get("partial_unexpected_list") or ())
-            if _lists_values(rule, private) else (),
-            example_rows=_example_rows(frame, res.get("partial_unexpected_index_list") or [], shown) if failed else (),
-            observed_value=plain(res.get("observed_value")),
-            exception=exception,
-        )
-    for i, rule in enumerate(rules):  # GX dropped an expectation without a result: never a pass
-        if i not in outcomes:
-            outcomes[i] = ExpectationOutcome(rule.description, rule.expectation, rule.column_label, False,
-                                             exception="Great Expectations returned no result for it")
-    merged = [outcomes[i] for i in sorted(outcomes)] + list(broken)
-    return SuiteResult(suite=suite_name, table=table or suite_name, rows=len(frame), outcomes=tuple(merged),
-                       where=where)
+    key: Sequence[str] = ()
+    table: str | None = None
+    where: str | None = None
+    example_columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    broken: Sequence[ExpectationOutcome] = ()
+    private: Sequence[str] = ()
+
+    def result(self, suite_name: str, rows: int, outcomes: Mapping[int, ExpectationOutcome],
+               engine: str) -> SuiteResult:
+        """The suite's result: the outcomes by rule index, then the known broken ones."""
+        merged = [outcomes[i] for i in sorted(outcomes)] + list(self.broken)
+        return SuiteResult(suite=suite_name, table=self.table or suite_name, rows=rows, outcomes=tuple(merged),
+                           where=self.where, engine=engine)
 
 
-def _ident(name: str) -> str:
+# ---------------------------------------------------------------------------------------------
+# Helpers both engines use
+
+
+def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def validate_table(
-    conn: duckdb.DuckDBPyConnection,
-    table: str,
-    spec: TableSpec,
-    config: ConfigValues,
-    *,
-    where: str | None = None,
-    params: Sequence[Any] = (),
-    suite_name: str | None = None,
-    engine: str | None = None,
-) -> SuiteResult:
-    """Validate the rows of `table` (optionally `WHERE <where>`) against the rules of `spec`.
-
-    `engine`: "great_expectations" (GX on a pandas frame of the rows), "duckdb" (the same rules
-    as SQL over the table), or None: GX up to `gx_max_rows()` rows, DuckDB above, where reading
-    every row into pandas would cost minutes and gigabytes. Both give the same outcomes.
-
-    Only the columns the rules read are fetched. A rule naming a column the table lacks is broken
-    (GX raises on it); an invariant whose SQL does not bind is broken too.
-    """
-    rules = rules_for(spec, config)
-    types = dict(table_columns(conn, table))
-    if not types:
-        raise ValueError(f"table {table!r} does not exist in the working database")
-    wanted: dict[str, None] = {}
-    for rule in rules:
-        if rule.sql is None:
-            wanted.update(dict.fromkeys(c for c in rule.columns if c in types))
-    wanted.update(dict.fromkeys(c for c in spec.key if c in types))
-    filter_sql = f" WHERE {where}" if where else ""
-    invariant_columns: list[str] = []
-    broken: list[ExpectationOutcome] = []
-    example_columns: dict[str, tuple[str, ...]] = {}
-    kept_rules: list[Rule] = []
-    for rule in rules:
-        if rule.sql is None:
-            kept_rules.append(rule)
-            continue
-        expr = f"(({rule.sql}) IS NOT FALSE) AS {_ident(rule.columns[0])}"
-        try:
-            conn.execute(f"SELECT {expr} FROM {_ident(table)}{filter_sql} LIMIT 0", list(params))
-        except duckdb.Error as exc:
-            broken.append(ExpectationOutcome(rule.description, "expect_column_values_to_be_in_set", rule.sql, False,
-                                             exception=f"invariant SQL does not run: {str(exc).splitlines()[0]}"))
-            continue
-        kept_rules.append(rule)
-        invariant_columns.append(expr)
-        involved = _referenced_columns(rule.sql, types)
-        example_columns[rule.description] = involved
-        wanted.update(dict.fromkeys(involved))
-    shown_where = where
-    if where and params:  # the filter with its values: for people, and for the DuckDB engine's view
-        parts = where.split("?")
-        shown_where = parts[0] + "".join(_literal(value) + part for value, part in zip(params, parts[1:]))
-    select = ", ".join([*(_ident(c) for c in wanted), *invariant_columns]) or "1 AS __row"
-    if engine is None:
-        rows = conn.execute(f"SELECT count(*) FROM {_ident(table)}{filter_sql}", list(params)).fetchone()[0]
-        engine = "great_expectations" if rows <= gx_max_rows() else "duckdb"
-    common = dict(key=spec.key, table=table, where=shown_where, example_columns=example_columns, broken=broken,
-                  private=spec.private)
-    if engine == "duckdb":
-        rows_sql = f"SELECT {select} FROM {_ident(table)}{f' WHERE {shown_where}' if shown_where else ''}"
-        return validate_in_duckdb(conn, suite_name or table, rows_sql, kept_rules,
-                                  types={**types, **{c: "BOOLEAN" for c in (r.columns[0] for r in kept_rules if r.sql)}},
-                                  **common)
-    if engine != "great_expectations":
-        raise ValueError(f"unknown validation engine {engine!r}: great_expectations or duckdb")
-    frame = conn.execute(f"SELECT {select} FROM {_ident(table)}{filter_sql}", list(params)).df()
-    return validate_frame(suite_name or table, frame, kept_rules, **common)
+def snake(name: str) -> str:
+    """A GX expectation's class name as its type: ExpectColumnValuesToBeUnique -> expect_column_values_to_be_unique."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def gx_max_rows() -> int:
-    """Tables with more rows than this (FUNNEL_GX_MAX_ROWS, default 200,000) are validated in DuckDB:
-    Great Expectations costs ~1 s per 100k rows in pandas plus the frame's memory."""
-    value = os.environ.get("FUNNEL_GX_MAX_ROWS", "200000")
-    try:
-        return int(value)
-    except ValueError:
-        raise FunnelError(f"FUNNEL_GX_MAX_ROWS: {value!r} is not a whole number of rows") from None
+def columns_of(rule: Rule) -> list[str]:
+    """The table columns a rule's arguments name (an invariant: its computed column)."""
+    kwargs = rule.kwargs
+    return list(kwargs.get("column_list") or dict.fromkeys(kwargs[k] for k in ("column", "column_A", "column_B")
+                                                        if k in kwargs))
 
+
+def shown_columns(rule: Rule, reporting: Reporting) -> list[str]:
+    """The columns of a failing rule's example rows: the key, then the rule's own columns (for an
+    invariant, the columns its SQL reads), except the private ones."""
+    own = reporting.example_columns.get(rule.description, ()) if rule.sql is not None else rule.columns
+    return [c for c in dict.fromkeys((*reporting.key, *own)) if c not in reporting.private]
+
+
+def lists_values(rule: Rule, private: Sequence[str]) -> bool:
+    """Whether a rule's unexpected values may be listed: not when they are a private column's."""
+    return not set(columns_of(rule)) & set(private)
+
+
+# ---------------------------------------------------------------------------------------------
+# The declared schema: rules the DDL already guarantees
+
+SCHEMA_RULE = "column types match the suite (from the declared table schema)"
+SCHEMA_EXPECTATION = "declared_schema"
 
 # DuckDB column types each kind of TYPE_LISTS accepts: those .df() turns into its pandas dtypes
 # (a HUGEINT, e.g. an unCAST sum() of integers, and a DECIMAL arrive in pandas as float64)
@@ -813,169 +620,90 @@ DUCKDB_TYPES: dict[str, tuple[str, ...]] = {
     "date": ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE"),
 }
 _KIND_OF_TYPE_LIST = {tuple(v): k for k, v in TYPE_LISTS.items()}
+_TYPE_RULE = "ExpectColumnValuesToBeInTypeList"
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def type_problem(rule: Rule, types: Mapping[str, str]) -> str | None:
+    """Why a column-type rule fails on a table whose columns have the DuckDB `types` (None: it holds).
+    Raises ValueError for a rule that cannot be judged: a missing column, a type list of no kind."""
+    column = rule.kwargs["column"]
+    if column not in types:
+        raise ValueError(f'column "{column}" does not exist in the table')
+    kind = _KIND_OF_TYPE_LIST.get(tuple(rule.kwargs["type_list"]))
+    if kind is None:
+        raise ValueError(f"type list {list(rule.kwargs['type_list'])} is none of {', '.join(TYPE_LISTS)}")
+    declared = types[column]
+    return None if declared.split("(")[0] in DUCKDB_TYPES[kind] else f"{column} is {declared}, not {kind}"
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "NULL"}[value]
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+@dataclass(frozen=True)
+class DeclaredSchema:
+    """What a table's DDL guarantees of every row, from DuckDB's catalog: each column's type, the
+    columns declared NOT NULL, and the column sets declared PRIMARY KEY or UNIQUE."""
+
+    types: Mapping[str, str]
+    not_null: frozenset[str] = frozenset()
+    unique: tuple[frozenset[str], ...] = ()
+
+    @classmethod
+    def of(cls, conn: duckdb.DuckDBPyConnection, table: str) -> "DeclaredSchema":
+        constraints = conn.execute(
+            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE table_name = ?"
+            " AND schema_name = current_schema() AND database_name = current_database()"
+            " AND constraint_type IN ('NOT NULL', 'PRIMARY KEY', 'UNIQUE')", [table]).fetchall()
+        not_null = {c for kind, columns in constraints if kind in ("NOT NULL", "PRIMARY KEY") for c in columns}
+        unique = tuple(frozenset(columns) for kind, columns in constraints if kind in ("PRIMARY KEY", "UNIQUE"))
+        return cls(dict(table_columns(conn, table)), frozenset(not_null), unique)
+
+    def guarantees(self, rule: Rule) -> bool:
+        """Whether no row can break `rule`. Every column-type rule is judged here, from the catalog
+        (a column holds values of its declared type only); a missing column is not guaranteed."""
+        if rule.expectation == _TYPE_RULE:
+            return True
+        columns = set(columns_of(rule))
+        if rule.sql is not None or not columns <= set(self.types):
+            return False
+        if rule.expectation == "ExpectColumnValuesToNotBeNull":
+            return columns <= self.not_null
+        if rule.expectation == "ExpectColumnValuesToBeUnique":  # NULLs are not compared, by GX nor by UNIQUE
+            return any(key == columns or (key <= self.not_null and key <= columns) for key in self.unique)
+        if rule.expectation == "ExpectCompoundColumnsToBeUnique":  # a key with a NULL is compared by GX
+            return any(key <= columns and key <= self.not_null for key in self.unique)
+        return False
 
 
-def _columns_of(rule: Rule) -> list[str]:
-    kwargs = rule.kwargs
-    return list(kwargs.get("column_list") or dict.fromkeys(kwargs[k] for k in ("column", "column_A", "column_B")
-                                                        if k in kwargs))
+def split_by_schema(rules: Sequence[Rule], schema: DeclaredSchema) -> tuple[list[Rule], list[Rule]]:
+    """(the rules `schema` guarantees or judges from the catalog, the rules left to evaluate on the rows)."""
+    covered = [r for r in rules if schema.guarantees(r)]
+    return covered, [r for r in rules if not schema.guarantees(r)]
 
 
-def _row_rule_sql(rule: Rule, types: Mapping[str, str]) -> tuple[str, str, list[Any]]:
-    """(condition of an unexpected row, condition of a row the rule looks at, the condition's
-    parameters) of a row-by-row rule. Raises ValueError for a rule that cannot be evaluated, as GX
-    raises: a broken check."""
-    kwargs = rule.kwargs
-    columns = [_ident(c) for c in _columns_of(rule)]
-    if rule.expectation == "ExpectColumnValuesToNotBeNull":
-        return f"{columns[0]} IS NULL", "true", []
-    if rule.expectation == "ExpectColumnValuesToBeBetween":
-        low, high = kwargs.get("min_value"), kwargs.get("max_value")
-        if low is None and high is None:
-            raise ValueError("min_value and max_value cannot both be None")
-        outside = [f"{columns[0]} < ?" for _ in [low] if low is not None] + [f"{columns[0]} > ?" for _ in [high]
-                                                                             if high is not None]
-        return "(" + " OR ".join(outside) + ")", f"{columns[0]} IS NOT NULL", [v for v in (low, high) if v is not None]
-    if rule.expectation == "ExpectColumnValuesToBeInSet":
-        return f"NOT list_contains(?, {columns[0]})", f"{columns[0]} IS NOT NULL", [list(kwargs["value_set"])]
-    if rule.expectation == "ExpectColumnPairValuesAToBeGreaterThanB":
-        a, b = columns
-        return f"NOT ({a} {'>=' if kwargs.get('or_equal') else '>'} {b})", f"{a} IS NOT NULL AND {b} IS NOT NULL", []
-    raise ValueError(f"{rule.expectation} has no SQL form")
-
-
-def validate_in_duckdb(
-    conn: duckdb.DuckDBPyConnection,
-    suite_name: str,
-    rows_sql: str,
-    rules: Sequence[Rule],
-    *,
-    types: Mapping[str, str],
-    key: Sequence[str] = (),
-    table: str | None = None,
-    where: str | None = None,
-    example_columns: Mapping[str, Sequence[str]] | None = None,
-    broken: Sequence[ExpectationOutcome] = (),
-    private: Sequence[str] = (),
-) -> SuiteResult:
-    """The rules of `validate_frame`, evaluated as SQL over the rows of `rows_sql`: one scan for
-    every row-by-row rule, one GROUP BY per uniqueness rule, the column types from the table. The
-    counts, sample values and example rows are those GX reports (examples ordered by the key)."""
-    # a view, not a table: the rows are read by each of the few queries below, never held in memory
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW validated_rows AS {rows_sql}")
-    try:
-        return _validate_rows(conn, suite_name, rules, types, key, example_columns or {}, broken,
-                              table or suite_name, where, private)
-    finally:
-        conn.execute("DROP VIEW IF EXISTS validated_rows")
-
-
-def _validate_rows(conn: duckdb.DuckDBPyConnection, suite_name: str, rules: Sequence[Rule],
-                   types: Mapping[str, str], key: Sequence[str], example_columns: Mapping[str, Sequence[str]],
-                   broken: Sequence[ExpectationOutcome], table: str, where: str | None,
-                   private: Sequence[str] = ()) -> SuiteResult:
-    total = conn.execute("SELECT count(*) FROM validated_rows").fetchone()[0]
-    order = ", ".join(_ident(c) for c in key if c in types) or "ALL"
-    counted: dict[int, tuple[str, list[Any]]] = {}  # rule index -> (where an unexpected row is, its parameters)
-    aggregates: list[str] = []
-    aggregate_params: list[Any] = []
-    outcomes: dict[int, ExpectationOutcome] = {}
-
-    def broken_rule(index: int, rule: Rule, problem: str) -> None:
-        outcomes[index] = ExpectationOutcome(rule.description, _snake(rule.expectation), rule.column_label, False,
-                                             exception=problem)
-
-    for index, rule in enumerate(rules):
-        missing = [c for c in _columns_of(rule) if c not in types]
-        if missing:
-            broken_rule(index, rule, f'ValueError: column "{missing[0]}" does not exist in the table')
-        elif rule.expectation == "ExpectColumnValuesToBeInTypeList":
-            column = rule.kwargs["column"]
-            allowed = DUCKDB_TYPES[_KIND_OF_TYPE_LIST[tuple(rule.kwargs["type_list"])]]
-            outcomes[index] = ExpectationOutcome(rule.description, _snake(rule.expectation), rule.column_label,
-                                                 types[column].split("(")[0] in allowed, element_count=total,
-                                                 observed_value=types[column])
-        elif rule.expectation in ("ExpectColumnValuesToBeUnique", "ExpectCompoundColumnsToBeUnique"):
-            columns = ", ".join(_ident(c) for c in _columns_of(rule))
-            present = " OR ".join(f"{_ident(c)} IS NOT NULL" for c in _columns_of(rule))
-            counted[index] = (f"({present}) AND ({columns}) IN (SELECT ({columns}) FROM validated_rows "
-                              f"GROUP BY ALL HAVING count(*) > 1)", [])
-            aggregates += [f"count(*) FILTER (WHERE {counted[index][0]})", f"count(*) FILTER (WHERE {present})"]
-        else:
-            try:
-                condition, domain, condition_params = _row_rule_sql(rule, types)
-            except ValueError as exc:
-                broken_rule(index, rule, f"ValueError: {exc}")
-                continue
-            counted[index] = (f"{domain} AND {condition}", condition_params)
-            aggregates += [f"count(*) FILTER (WHERE {domain} AND {condition})", f"count(*) FILTER (WHERE {domain})"]
-            aggregate_params += condition_params
-    counts = conn.execute(f"SELECT {', '.join(aggregates) or '0'} FROM validated_rows", aggregate_params).fetchone()
-    for n, (index, (condition, condition_params)) in enumerate(counted.items()):
-        rule = rules[index]
-        unexpected, looked_at = counts[2 * n], counts[2 * n + 1]
-        partial: tuple[Any, ...] = ()
-        examples: tuple[dict, ...] = ()
-        if unexpected:
-            picked = _columns_of(rule)
-            shown = [c for c in _shown_columns(rule, key, example_columns, private) if c in types]
-            fetched = conn.execute(
-                f"SELECT {', '.join(_ident(c) for c in (*picked, *shown))} FROM validated_rows WHERE {condition} "
-                f"ORDER BY {order} LIMIT {PARTIAL_UNEXPECTED}", condition_params).fetchall()
-            width = len(picked)
-            # as GX lists them: a value, a pair as [A, B], a compound key as {column: value}
-            compound = rule.expectation == "ExpectCompoundColumnsToBeUnique"
-            partial = tuple(plain(row[0]) if width == 1 else plain(dict(zip(picked, row)) if compound else
-                                                                    list(row[:width])) for row in fetched
-                            ) if _lists_values(rule, private) else ()
-            examples = tuple({c: plain(v) for c, v in zip(shown, row[width:])} for row in fetched[:EXAMPLE_ROWS])
-        outcomes[index] = ExpectationOutcome(
-            description=rule.description,
-            expectation=_snake(rule.expectation),
-            column=rule.sql if rule.sql is not None else rule.column_label,
-            success=unexpected == 0,
-            element_count=total,
-            unexpected_count=unexpected,
-            unexpected_percent=100.0 * unexpected / looked_at if looked_at else 0.0,
-            partial_unexpected=partial,
-            example_rows=examples,
-        )
-    merged = [outcomes[i] for i in sorted(outcomes)] + list(broken)
-    return SuiteResult(suite=suite_name, table=table, rows=total, outcomes=tuple(merged), where=where,
-                       engine="duckdb")
-
-
-def validate_mart(conn: duckdb.DuckDBPyConnection, mart: str, config: ConfigValues | None = None, *,
-                  engine: str | None = None) -> SuiteResult:
-    """Every row of a published mart against its suite."""
-    return validate_table(conn, mart, MART_SPECS[mart], config or ConfigValues.from_db(conn),
-                          suite_name=f"{mart}_suite", engine=engine)
-
-
-def validate_records(
-    conn: duckdb.DuckDBPyConnection, table: str, batch_id: str, config: ConfigValues | None = None, *,
-    engine: str | None = None,
-) -> SuiteResult:
-    """The records one run (batch) ingested against the records suite; older batches are not re-read."""
-    return validate_table(
-        conn,
-        table,
-        RECORD_SPECS[table],
-        config or ConfigValues.from_db(conn),
-        where="batch_id = ?",
-        params=[batch_id],
-        suite_name=f"{table}_batch_suite",
-        engine=engine,
+def schema_outcome(covered: Sequence[Rule], schema: DeclaredSchema, rows: int) -> ExpectationOutcome:
+    """The rules `split_by_schema` took out of the suite, as one outcome: failed when a column is
+    not of the suite's type (each such column named with its type), broken when a rule names a
+    column the table lacks or a type list of no kind."""
+    types: dict[str, str] = {}
+    problems: list[str] = []
+    broken: list[str] = []
+    for rule in covered:
+        if rule.expectation != _TYPE_RULE:
+            continue  # a NOT NULL / unique rule the DDL enforces: it holds on every row
+        try:
+            problem = type_problem(rule, schema.types)
+        except ValueError as exc:
+            broken.append(f"{rule.description}: ValueError: {exc}")
+            continue
+        types[rule.kwargs["column"]] = schema.types[rule.kwargs["column"]]
+        if problem:
+            problems.append(problem)
+    enforced = [r.description for r in covered if r.expectation != _TYPE_RULE]
+    return ExpectationOutcome(
+        description=SCHEMA_RULE,
+        expectation=SCHEMA_EXPECTATION,
+        column=", ".join(dict.fromkeys(c for rule in covered for c in columns_of(rule))),
+        success=not problems and not broken,
+        element_count=rows,
+        partial_unexpected=tuple(problems),
+        observed_value={"column types": types, **({"enforced by the DDL": enforced} if enforced else {})},
+        exception="; ".join(broken) or None,
     )
