@@ -43,10 +43,10 @@ INCREMENTAL_MAX_SHARE = 0.3
 BUILD_VERSION = "1"
 
 STATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS model_builds (
-    fingerprint VARCHAR NOT NULL,   -- sha256 of the staging and intermediate SQL, the macros and the configuration
+CREATE TABLE IF NOT EXISTS model_builds (  -- one row per build, newest last
+    fingerprint VARCHAR,            -- sha256 of the SQL, the macros, the configuration and the key; NULL: forgotten
     built_at    TIMESTAMP NOT NULL,
-    mode        VARCHAR NOT NULL    -- full | incremental
+    mode        VARCHAR NOT NULL    -- full | incremental | forgotten (a failed full build, or only some tables)
 );
 CREATE TABLE IF NOT EXISTS model_build_batches (
     record_table VARCHAR NOT NULL,
@@ -140,25 +140,41 @@ def _record_batches(conn: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     }
 
 
-def _state(conn: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, set[str]]]:
-    rows = conn.execute("SELECT fingerprint FROM model_builds ORDER BY built_at DESC LIMIT 1").fetchall()
+def _state(conn: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None, dict[str, set[str]]]:
+    """The newest build's fingerprint and mode (None, None: no build yet), and the batches it included."""
+    rows = conn.execute("SELECT fingerprint, mode FROM model_builds ORDER BY built_at DESC, rowid DESC LIMIT 1"
+                        ).fetchall()
     batches: dict[str, set[str]] = {}
     for table, batch in conn.execute("SELECT record_table, batch_id FROM model_build_batches").fetchall():
         batches.setdefault(table, set()).add(batch)
-    return (rows[0][0] if rows else None), batches
+    return (rows[0] if rows else (None, None)) + (batches,)
+
+
+def _log_build(conn: duckdb.DuckDBPyConnection, print_: str | None, mode: str) -> None:
+    conn.execute("INSERT INTO model_builds VALUES (?, ?, ?)",
+                 [print_, datetime.now(timezone.utc).replace(tzinfo=None), mode])
 
 
 def _write_state(conn: duckdb.DuckDBPyConnection, print_: str, mode: str, batches: dict[str, set[str]]) -> None:
-    conn.execute("DELETE FROM model_builds; DELETE FROM model_build_batches")
-    conn.execute("INSERT INTO model_builds VALUES (?, ?, ?)",
-                 [print_, datetime.now(timezone.utc).replace(tzinfo=None), mode])
+    _log_build(conn, print_, mode)
+    conn.execute("DELETE FROM model_build_batches")
     rows = [(table, batch) for table, ids in batches.items() for batch in sorted(ids)]
     if rows:
         conn.executemany("INSERT INTO model_build_batches VALUES (?, ?)", rows)
 
 
 def _forget_state(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("DELETE FROM model_builds; DELETE FROM model_build_batches")
+    _log_build(conn, None, "forgotten")
+    conn.execute("DELETE FROM model_build_batches")
+
+
+def last_rebuild(conn: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the incremental tables were last rebuilt in full (or some of them, or a build failed
+    half-way): every row since may be new. None when the database has no build log."""
+    if not conn.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'model_builds' "
+                        "AND database_name = current_database()").fetchall():
+        return None
+    return conn.execute("SELECT max(built_at) FROM model_builds WHERE mode <> 'incremental'").fetchall()[0][0]
 
 
 def _existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
@@ -273,9 +289,10 @@ def _build_intermediate(conn: duckdb.DuckDBPyConnection, models: list[Model], re
                         comments: bool, incremental: bool) -> None:
     print_ = fingerprint(conn, load_models())
     batches = _record_batches(conn)
-    built_print, built_batches = _state(conn)
+    built_print, built_mode, built_batches = _state(conn)
     missing = [m.name for m in models if m.name not in _existing_tables(conn)]
-    why = ("asked for" if not incremental else "first build" if built_print is None
+    why = ("asked for" if not incremental else "first build" if built_mode is None
+           else "the last build built only some of the tables, or failed" if built_mode == "forgotten"
            else "a table is missing: " + ", ".join(missing) if missing
            else "the SQL, the configuration or the key changed" if built_print != print_ else "")
     if not why:

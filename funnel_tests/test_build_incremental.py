@@ -28,6 +28,7 @@ from funnel.ingest import ingest_feed
 from funnel.keys import install_key
 from funnel.models import PUBLISHED_MARTS, load_models, published_order
 from funnel.publish import publish
+from funnel.quality.validation import rewritten_rows, validate_mart
 from funnel.warehouse import connect, create_schema, write_config_tables
 from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, write_csv
 from funnel_tests.marts_fixtures import TEST_KEY_SECRET
@@ -219,7 +220,7 @@ def test_only_touched_applications_are_rebuilt_and_the_state_records_batches(tmp
     install_key(conn, b"another secret")
     assert build_models(conn, comments=False).why == "the SQL, the configuration or the key changed"
     assert build_models(conn, ["int_application_attributes"], comments=False).mode == "selected"
-    assert build_models(conn, comments=False).why == "first build"
+    assert build_models(conn, comments=False).why == "the last build built only some of the tables, or failed"
     conn.execute("DROP TABLE int_team_matching")
     assert build_models(conn, comments=False).why == "a table is missing: int_team_matching"
 
@@ -278,3 +279,42 @@ def test_an_incremental_mart_is_published_in_its_order(tmp_path):
     conn.execute(f"ATTACH '{published.path}' AS analysts (READ_ONLY)")
     assert conn.execute("SELECT * FROM analysts.application_journeys").fetchall() == in_order
     assert [row[2] for row in in_order][:2] == [date(2024, 4, 1), date(2024, 6, 1)]  # cohort months
+
+
+def test_an_incremental_marts_suite_reads_the_rows_rewritten_since_the_last_publish(tmp_path):
+    conn = connect(":memory:")
+    install_key(conn, TEST_KEY_SECRET)
+    create_schema(conn)
+    write_config_tables(conn, CONFIG)
+    folder = tmp_path / "stage_outcomes"
+    write_csv(folder / "one.csv", [_event(a, "application_review", "passed", 1, 0, None, "", "") for a in range(6)],
+              STAGE_COLUMNS)
+    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-1")
+    build_models(conn, comments=False)
+    # nothing published yet: every row
+    assert rewritten_rows(conn, "application_journeys", "run-1") is None
+    assert validate_mart(conn, "application_journeys", run_id="run-1").rows == 6
+    publish(conn, tmp_path / "funnel.duckdb", list(PUBLISHED_MARTS), "run-1")
+
+    write_csv(folder / "two.csv", [_event(a, "recruiter_screen", "passed", 2, 0, None, "", "") for a in (1, 7)],
+              STAGE_COLUMNS)
+    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-2")
+    with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", float("inf")):
+        assert build_models(conn, comments=False).mode == "incremental"
+    result = validate_mart(conn, "application_journeys", run_id="run-2")
+    assert result.success and result.rows == 2  # app1 (rewritten) and app7 (new), of 7
+    assert result.where.startswith('"application_key" IN (SELECT application_key FROM "int_applications" WHERE ')
+    assert validate_mart(conn, "application_journeys").rows == 7  # without a run: every row
+    assert rewritten_rows(conn, "stage_pass_rates", "run-2") is None  # not incremental: every row
+
+    # a rewritten row that breaks a rule fails the suite
+    conn.execute("UPDATE application_journeys SET records = 0 WHERE application_key = "
+                 "(SELECT application_key FROM int_applications WHERE application_id = 'app7')")
+    failed = validate_mart(conn, "application_journeys", run_id="run-2")
+    assert not failed.success and failed.unexpected_rows == 1
+
+    # after a full rebuild that no run published, every row again
+    write_config_tables(conn, dataclasses.replace(CONFIG, team_matching_stall_days=5))
+    assert build_models(conn, comments=False).mode == "full"
+    assert rewritten_rows(conn, "application_journeys", "run-2") is None
+    assert validate_mart(conn, "application_journeys", run_id="run-2").rows == 7

@@ -186,13 +186,19 @@ def _record_checks(table: str) -> list[Check]:
     return checks
 
 
+def _rows_checked(mart: str) -> str:
+    incremental = any(m.name == mart and m.incremental_by for m in load_models())
+    return (f"the rows of {mart} rewritten since the last publish (every row after a full rebuild)" if incremental
+            else f"every row of {mart}")
+
+
 def _mart_checks(mart: str) -> list[Check]:
     checks = [
         _gx_check(
             mart, "expectations",
-            f"Great Expectations suite over every row of {mart}: key columns not NULL and unique, types, counts >= 0, "
+            f"Great Expectations suite over {_rows_checked(mart)}: key columns not NULL and unique, types, counts >= 0, "
             "rates in [0, 1], low <= rate <= high, accepted values and row invariants.",
-            lambda conn, run_id, mart=mart: validate_mart(conn, mart),
+            lambda conn, run_id, mart=mart: validate_mart(conn, mart, run_id=run_id),
         )
     ]
     if mart in sql_checks.MART_CONFIG_COLUMNS:

@@ -1,6 +1,7 @@
 """Validating a table of the working database against its suite: the entry point of the suites.
 
-    validate_mart(conn, mart)                  every row of a published mart
+    validate_mart(conn, mart, run_id)          every row of a published mart (of an incremental
+                                               mart: the rows rewritten since the last publish)
     validate_records(conn, table, batch_id)    the records one run (batch) ingested
     validate_table(conn, table, spec, config)  any table, against any TableSpec
 
@@ -23,6 +24,8 @@ from typing import Any, Sequence
 
 import duckdb
 
+from funnel.build import last_rebuild
+from funnel.models import load_models
 from funnel.quality.duckdb_engine import validate_in_duckdb
 from funnel.quality.gx_engine import validate_frame
 from funnel.quality.rules import (
@@ -41,6 +44,7 @@ from funnel.quality.rules import (
     schema_outcome,
     split_by_schema,
 )
+from funnel.quality.sql_checks import changed_rows
 from funnel.settings import FunnelError
 
 __all__ = ["SuiteResult", "ExpectationOutcome", "gx_max_rows", "validate_mart",
@@ -143,10 +147,41 @@ def validate_table(
     return dataclasses.replace(result, outcomes=(schema_outcome(covered, schema, result.rows), *result.outcomes))
 
 
+def rewritten_rows(conn: duckdb.DuckDBPyConnection, mart: str, run_id: str | None) -> tuple[str, list[Any]] | None:
+    """The rows of an incremental mart (application_journeys) that changed since the last publish, as
+    (SQL condition, parameters); None for every row: the mart is not incremental, no run id, nothing
+    published yet, or the tables were rebuilt in full (or some of them) since the last publish.
+
+    Changed rows are those of the applications whose records were ingested since the last publish
+    (funnel.quality.sql_checks.changed_rows: a batch whose run was blocked stays under check until a
+    run publishes). Every other row was checked when it was written, by a run that then published."""
+    model = next((m for m in load_models() if m.name == mart), None)
+    if run_id is None or model is None or model.incremental_by is None:
+        return None
+    rebuilt = last_rebuild(conn)
+    published = conn.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0] if conn.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'publish_log' AND database_name = current_database()"
+    ).fetchall() else None
+    if rebuilt is None or published is None or rebuilt >= published:
+        return None
+    key, column = model.incremental_by, model.incremental_column
+    source = "stage_outcome_records" if key == "application_id" else "demographic_records"
+    condition, params, _ = changed_rows(conn, source, run_id)
+    touched = f"SELECT {key} FROM {source} WHERE {condition}"
+    if column != key:  # the mart shows the key under another name: an intermediate table maps one to the other
+        mapping = next(m.name for m in load_models()
+                       if m.layer == "intermediate" and m.incremental_by == key and column in m.columns)
+        touched = f"SELECT {column} FROM {ident(mapping)} WHERE {key} IN ({touched})"
+    return f"{ident(column)} IN ({touched})", params
+
+
 def validate_mart(conn: duckdb.DuckDBPyConnection, mart: str, config: ConfigValues | None = None, *,
-                  engine: str | None = None) -> SuiteResult:
-    """Every row of a published mart against its suite."""
+                  engine: str | None = None, run_id: str | None = None) -> SuiteResult:
+    """A published mart against its suite: every row, or for an incremental mart checked by run
+    `run_id`, the rows rewritten since the last publish (`rewritten_rows`)."""
+    scope = rewritten_rows(conn, mart, run_id)
     return validate_table(conn, mart, MART_SPECS[mart], config or ConfigValues.from_db(conn),
+                          where=scope[0] if scope else None, params=scope[1] if scope else (),
                           suite_name=f"{mart}_suite", engine=engine)
 
 
