@@ -28,6 +28,7 @@ from funnel.ingest import ingest_feed
 from funnel.keys import install_key
 from funnel.models import PUBLISHED_MARTS, load_models, published_order
 from funnel.publish import publish
+from funnel.quality.sql_checks import single_terminal_outcome
 from funnel.quality.validation import rewritten_rows, validate_mart
 from funnel.warehouse import connect, create_schema, write_config_tables
 from funnel_tests.conftest import INTERVIEW_COLUMNS, STAGE_COLUMNS, write_csv
@@ -306,6 +307,16 @@ def test_an_incremental_marts_suite_reads_the_rows_rewritten_since_the_last_publ
     assert result.where.startswith('"application_key" IN (SELECT application_key FROM "int_applications" WHERE ')
     assert validate_mart(conn, "application_journeys").rows == 7  # without a run: every row
     assert rewritten_rows(conn, "stage_pass_rates", "run-2") is None  # not incremental: every row
+
+    # single_terminal_outcome reads the same applications: a second decision of app7 is found, app3's is not
+    assert single_terminal_outcome(conn, "run-2").passed
+    conn.execute("INSERT INTO int_latest_stage_records SELECT * REPLACE ('failed' AS outcome) "
+                 "FROM int_latest_stage_records WHERE application_id IN ('app3', 'app7')")
+    scoped = single_terminal_outcome(conn, "run-2")
+    assert scoped.metrics["applications_checked"] == "rewritten since the last publish"
+    assert [(e["application_id"], e["outcomes"]) for e in scoped.examples if e["found_in"] == "int_latest_stage_records"
+            ] == [("app7", ["failed", "passed"])]
+    assert {e["application_id"] for e in single_terminal_outcome(conn).examples} == {"app3", "app7"}
 
     # a rewritten row that breaks a rule fails the suite
     conn.execute("UPDATE application_journeys SET records = 0 WHERE application_key = "

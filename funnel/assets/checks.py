@@ -227,8 +227,9 @@ def _mart_checks(mart: str) -> list[Check]:
     if mart == "stage_pass_rates":
         checks.append(_sql_check(
             mart, "single_terminal_outcome",
-            "No application is counted at two terminal outcomes (passed/failed/withdrew) at the same stage.",
-            lambda conn, run_id: sql_checks.single_terminal_outcome(conn),
+            "No application is counted at two terminal outcomes (passed/failed/withdrew) at the same stage (the "
+            "applications whose rows were rewritten since the last publish; every one after a full rebuild).",
+            lambda conn, run_id: sql_checks.single_terminal_outcome(conn, run_id),
             reads=("int_latest_stage_records", "int_application_stages"),
         ))
     return checks

@@ -21,8 +21,10 @@ from typing import Any, Mapping, Sequence
 
 import duckdb
 
+from funnel.build import last_rebuild
 from funnel.contract import DEMOGRAPHIC_CATEGORIES, FEEDS
 from funnel.ingest import RECORD_TABLES
+from funnel.models import INCREMENTAL_KEYS
 from funnel.quality.report import plain
 
 EXAMPLE_ROWS = 20
@@ -120,6 +122,25 @@ def changed_rows(conn: duckdb.DuckDBPyConnection, table: str, batch_id: str | No
         return "true", [], "all batches (no run has published yet)"
     return ("(batch_id = ? OR ingested_at > ?)", [batch_id, published],
             f"batch {batch_id} and any other batch ingested since the last published one")
+
+
+def rewritten_keys(conn: duckdb.DuckDBPyConnection, key: str, run_id: str | None) -> tuple[str, list[Any]] | None:
+    """The keys (application_id, candidate_id) whose rows of the incremental tables (funnel.build) were
+    rewritten since the last publish, as a subquery and its parameters: the keys of the records
+    `changed_rows` reads. None, for every row: no run id, nothing published yet, or the tables were
+    rebuilt in full (or some of them) since the last publish. Every other row was checked when it was
+    written, by a run that then published."""
+    if run_id is None:
+        return None
+    rebuilt = last_rebuild(conn)
+    has_log = _count(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'publish_log'"
+                           " AND database_name = current_database()")
+    published = conn.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0] if has_log else None
+    if rebuilt is None or published is None or rebuilt >= published:
+        return None
+    source = INCREMENTAL_KEYS[key]
+    condition, params, _ = changed_rows(conn, source, run_id)
+    return f"SELECT {key} FROM {source} WHERE {condition}", params
 
 
 def _sharing_with_changed(table: str, column: str, where: str) -> str:
@@ -328,43 +349,56 @@ def no_person_level_demographics(conn: duckdb.DuckDBPyConnection, tables: Sequen
 # Terminal outcomes
 
 
-def single_terminal_outcome(conn: duckdb.DuckDBPyConnection) -> SqlCheckResult:
+def single_terminal_outcome(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> SqlCheckResult:
     """No application is counted at two terminal outcomes (passed / failed / withdrew) at one stage:
     the latest-record table holds at most one decision per application and stage, and the
-    per-stage table the pass-rate marts count from agrees with it."""
+    per-stage table the pass-rate marts count from agrees with it. With a run id, only the
+    applications whose rows were rewritten since the last publish (`rewritten_keys`)."""
     terminal = _sql_list(TERMINAL_OUTCOMES)
+    scope = rewritten_keys(conn, "application_id", run_id)
+    only = f" AND application_id IN ({scope[0]})" if scope else ""
+    params = list(scope[1]) * 2 if scope else []  # `only` appears twice
     sql = f"""
-        WITH twice_latest AS (
-            SELECT application_id, stage FROM int_latest_stage_records WHERE outcome IN ({terminal})
+        WITH latest AS (
+            SELECT application_id, stage, outcome FROM int_latest_stage_records WHERE true{only}
+        ),
+        stages AS (
+            SELECT application_id, stage, entered, latest_outcome FROM int_application_stages WHERE true{only}
+        ),
+        twice_latest AS (
+            SELECT application_id, stage FROM latest WHERE outcome IN ({terminal})
             GROUP BY ALL HAVING count(*) > 1
         ),
         twice_stages AS (
-            SELECT application_id, stage FROM int_application_stages WHERE entered AND latest_outcome IN ({terminal})
+            SELECT application_id, stage FROM stages WHERE entered AND latest_outcome IN ({terminal})
             GROUP BY ALL HAVING count(*) > 1
         )
         SELECT 'int_latest_stage_records' AS found_in, application_id, stage,
                count(*) AS terminal_rows, list(outcome ORDER BY outcome) AS outcomes
-        FROM int_latest_stage_records SEMI JOIN twice_latest USING (application_id, stage)
+        FROM latest SEMI JOIN twice_latest USING (application_id, stage)
         WHERE outcome IN ({terminal})
         GROUP BY application_id, stage
         UNION ALL
         SELECT 'int_application_stages', application_id, stage,
                count(*), list(latest_outcome ORDER BY latest_outcome)
-        FROM int_application_stages SEMI JOIN twice_stages USING (application_id, stage)
+        FROM stages SEMI JOIN twice_stages USING (application_id, stage)
         WHERE entered AND latest_outcome IN ({terminal})
         GROUP BY application_id, stage
         UNION ALL
         SELECT 'int_application_stages vs int_latest_stage_records', s.application_id, s.stage,
                1, [s.latest_outcome, l.outcome]
-        FROM int_application_stages AS s
-        JOIN int_latest_stage_records AS l USING (application_id, stage)
+        FROM stages AS s
+        JOIN latest AS l USING (application_id, stage)
         WHERE s.latest_outcome IS DISTINCT FROM l.outcome
         ORDER BY 1, 2, 3
     """
     return _result(conn, "single_terminal_outcome",
                    "no application is counted at two terminal outcomes (passed/failed/withdrew) at the same stage",
-                   sql, metrics={"terminal_decisions": _count(
-                       conn, f"SELECT count(*) FROM int_latest_stage_records WHERE outcome IN ({terminal})")})
+                   sql, params, metrics={
+                       "applications_checked": "rewritten since the last publish" if scope else "all",
+                       "terminal_decisions": _count(
+                           conn, f"SELECT count(*) FROM int_latest_stage_records WHERE outcome IN ({terminal}){only}",
+                           list(scope[1]) if scope else [])})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from typing import Any, Sequence
 
 import duckdb
 
-from funnel.build import last_rebuild
 from funnel.models import load_models
 from funnel.quality.duckdb_engine import validate_in_duckdb
 from funnel.quality.gx_engine import validate_frame
@@ -44,7 +43,7 @@ from funnel.quality.rules import (
     schema_outcome,
     split_by_schema,
 )
-from funnel.quality.sql_checks import changed_rows
+from funnel.quality.sql_checks import rewritten_keys
 from funnel.settings import FunnelError
 
 __all__ = ["SuiteResult", "ExpectationOutcome", "gx_max_rows", "validate_mart",
@@ -148,26 +147,17 @@ def validate_table(
 
 
 def rewritten_rows(conn: duckdb.DuckDBPyConnection, mart: str, run_id: str | None) -> tuple[str, list[Any]] | None:
-    """The rows of an incremental mart (application_journeys) that changed since the last publish, as
-    (SQL condition, parameters); None for every row: the mart is not incremental, no run id, nothing
-    published yet, or the tables were rebuilt in full (or some of them) since the last publish.
-
-    Changed rows are those of the applications whose records were ingested since the last publish
-    (funnel.quality.sql_checks.changed_rows: a batch whose run was blocked stays under check until a
-    run publishes). Every other row was checked when it was written, by a run that then published."""
+    """The rows of an incremental mart (application_journeys) rewritten since the last publish, as
+    (SQL condition, parameters): those of the keys `sql_checks.rewritten_keys` names. None for every
+    row (the mart is not incremental, or every row may be new)."""
     model = next((m for m in load_models() if m.name == mart), None)
-    if run_id is None or model is None or model.incremental_by is None:
+    if model is None or model.incremental_by is None:
         return None
-    rebuilt = last_rebuild(conn)
-    published = conn.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0] if conn.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'publish_log' AND database_name = current_database()"
-    ).fetchall() else None
-    if rebuilt is None or published is None or rebuilt >= published:
+    scope = rewritten_keys(conn, model.incremental_by, run_id)
+    if scope is None:
         return None
     key, column = model.incremental_by, model.incremental_column
-    source = "stage_outcome_records" if key == "application_id" else "demographic_records"
-    condition, params, _ = changed_rows(conn, source, run_id)
-    touched = f"SELECT {key} FROM {source} WHERE {condition}"
+    touched, params = scope
     if column != key:  # the mart shows the key under another name: an intermediate table maps one to the other
         mapping = next(m.name for m in load_models()
                        if m.layer == "intermediate" and m.incremental_by == key and column in m.columns)
