@@ -38,7 +38,8 @@ from funnel.ingest import RECORD_TABLES
 from funnel.models import PUBLISHED_MARTS, SOURCE_ASSETS, load_models
 from funnel.quality import sql_checks
 from funnel.quality.validation import validate_mart, validate_records
-from funnel.quality.report import EXAMPLES_IN_METADATA, markdown_table, sql_page, suite_page, write_page
+from funnel.quality.report import (EXAMPLES_IN_METADATA, markdown_table, sql_page, suite_page, write_indexes,
+                                   write_page)
 from funnel.resources import FunnelWarehouse
 from funnel.sources import ATS_NAMES
 
@@ -139,7 +140,8 @@ class Check:
             warehouse: FunnelWarehouse) -> dg.AssetCheckResult:
         result = self.evaluate(conn, context.run.run_id)
         written = write_page(warehouse.paths.root, context.run.run_id,
-                             self.page(f"{self.asset}.{self.name}", result, title=f"{self.asset}: {self.name}"))
+                             self.page(f"{self.asset}.{self.name}", result, title=f"{self.asset}: {self.name}"),
+                             index=False)
         return self.check_result(context, self, result, written)
 
 
@@ -263,6 +265,8 @@ def _checks_step(name: str, description: str, checks: list[Check]) -> dg.AssetCh
                 except Exception as exc:  # the other checks still report; the step fails below
                     context.log.error(f"{check.asset}:{check.name} could not be evaluated: {exc}")
                     errors.append(exc)
+        if selected:
+            write_indexes(warehouse.paths.root, context.run.run_id)
         if errors:
             raise errors[0]
 

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from funnel.assets.failures import failure_policy
-from funnel.assets.progress import say
+from funnel.assets.progress import log, say
 from funnel.build import build_models, row_count
 from funnel.models import PUBLISHED_MARTS, Model, load_models
 from funnel.resources import FunnelWarehouse
@@ -94,6 +94,8 @@ def sql_models(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) ->
         for model in load_models():
             if model.name in selected:
                 metadata = materialize_metadata(conn, model, report.row_counts.get(model.name))
-                say(context, f"built {model.name}: {metadata['dagster/row_count'].value:,} rows")
+                # to the terminal only: each line in the run's event log costs a write, and the
+                # materializations carry the row counts
+                log.info(f"built {model.name}: {metadata['dagster/row_count'].value:,} rows")
                 results.append(dg.MaterializeResult(asset_key=model.name, metadata=metadata))
     yield from results

@@ -309,8 +309,16 @@ def quality_dir(home_root: Path | str) -> Path:
     return Path(home_root) / QUALITY_DIR
 
 
-def write_page(home_root: Path | str, run_id: str, page: Page) -> Path:
-    """Write the page for this run (and as the latest page of its check); returns the run's page."""
+def write_indexes(home_root: Path | str, run_id: str) -> None:
+    """The index pages of the run's folder and of the latest folder, from the pages written so far."""
+    _write_index(quality_dir(home_root) / safe_name(run_id), f"Quality checks of run {run_id}")
+    _write_index(quality_dir(home_root) / LATEST, "Quality checks: the latest result of every check")
+
+
+def write_page(home_root: Path | str, run_id: str, page: Page, *, index: bool = True) -> Path:
+    """Write the page for this run (and as the latest page of its check); returns the run's page.
+    `index=False` leaves the index pages to one `write_indexes` after a step's pages (each index
+    reads every page's record)."""
     written_at = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
     stem = safe_name(page.name)
     run_dir = quality_dir(home_root) / safe_name(run_id)
@@ -326,13 +334,13 @@ def write_page(home_root: Path | str, run_id: str, page: Page) -> Path:
     target = run_dir / f"{stem}.html"
     _write_atomic(target, text)
     _write_atomic(run_dir / f"{stem}.json", meta)
-    _write_index(run_dir, f"Quality checks of run {run_id}")
     # the latest page of every check, whichever run wrote it
     tmp = latest_dir / f".{stem}.html.{os.getpid()}.tmp"
     shutil.copyfile(target, tmp)
     os.replace(tmp, latest_dir / f"{stem}.html")
     _write_atomic(latest_dir / f"{stem}.json", meta)
-    _write_index(latest_dir, "Quality checks: the latest result of every check")
+    if index:
+        write_indexes(home_root, run_id)
     return target
 
 
