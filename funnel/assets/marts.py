@@ -88,6 +88,7 @@ def sql_models(context: dg.AssetExecutionContext, warehouse: FunnelWarehouse) ->
     """Builds the selected models; the intermediate tables incrementally when the run selects them all."""
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     with failure_policy(context), warehouse.connect() as conn:
+        say(context, f"building {len(selected)} tables from the records")
         report = build_models(conn, selected)
         say(context, report.summary())
         results = []
