@@ -149,7 +149,7 @@ def _land(root: Path, step: int, batch: dict) -> None:
         write_csv(root / "demographics" / f"batch{step}.csv", batch["responses"], DEMOGRAPHIC_COLUMNS)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=PHASES)
 @given(sequence=batches)
 def test_incremental_build_equals_full_rebuild_after_every_batch(sequence):
     with TemporaryDirectory() as tmp, mock.patch.object(build, "INCREMENTAL_MAX_SHARE", float("inf")):
