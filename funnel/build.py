@@ -16,11 +16,11 @@ ones, holding only the touched keys' rows. DuckDB resolves an unqualified name t
 object first, so each model's own SQL, run unchanged, computes exactly the touched keys' rows, which
 then replace the old ones in the real table.
 
-The working database remembers what the intermediate tables were built from (`model_builds`:
-a fingerprint of the models' SQL, the macros and the configuration; `model_build_batches`: the
-record batches they include). A different fingerprint, a missing table, a build of only some
-intermediate tables, or more touched keys than `INCREMENTAL_MAX_SHARE` of them all makes the next
-build a full one.
+The working database remembers what these tables were built from (`model_builds`, a log of
+builds: a fingerprint of the models' SQL, the macros, the configuration and the key;
+`model_build_batches`: the record batches they include). A different fingerprint, a missing table,
+a build of only some of them or one that failed half-way, or more touched keys than
+`INCREMENTAL_MAX_SHARE` of them all makes the next build a full one.
 """
 
 from __future__ import annotations
@@ -254,8 +254,8 @@ def build_models(
     incremental: bool = True,
 ) -> BuildReport:
     """Build the models named (every model by default), in dependency order, on `conn`, whose
-    config_* tables and macros must be in place. The intermediate tables are updated incrementally
-    when every one of them is selected and the working database's build state allows it."""
+    config_* tables must be in place. The intermediate tables and the incremental marts are updated
+    incrementally when every one of them is selected and the working database's build state allows it."""
     create_sql_macros(conn)
     conn.execute(STATE_SCHEMA)
     models = load_models()
