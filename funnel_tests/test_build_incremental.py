@@ -174,27 +174,35 @@ def test_incremental_build_equals_full_rebuild_after_every_batch(sequence):
         conn.close()
 
 
+def _working_database():
+    """An empty working database in memory, with the default configuration and the tests' key."""
+    conn = connect(":memory:")
+    install_key(conn, TEST_KEY_SECRET)
+    create_schema(conn)
+    write_config_tables(conn, CONFIG)
+    return conn
+
+
+def _deliver(conn, root: Path, batch: str, events: list[dict]) -> None:
+    """`events` landed as one stage_outcomes CSV and ingested as batch `batch`."""
+    write_csv(root / "stage_outcomes" / f"{batch}.csv", events, STAGE_COLUMNS)
+    ingest_feed(conn, root / "stage_outcomes", FEEDS["stage_outcomes"], CONFIG, batch)
+
+
 def _records_of(conn, app: str) -> int:
     return conn.execute("SELECT count(*) FROM int_latest_stage_records WHERE application_id = ?", [app]).fetchall()[0][0]
 
 
 def test_only_touched_applications_are_rebuilt_and_the_state_records_batches(tmp_path):
-    conn = connect(":memory:")
-    install_key(conn, TEST_KEY_SECRET)
-    create_schema(conn)
-    write_config_tables(conn, CONFIG)
-    first = [_event(a, "application_review", "passed", a, 0, None, "", "") for a in range(6)]
-    write_csv(tmp_path / "stage_outcomes" / "one.csv", first, STAGE_COLUMNS)
-    ingest_feed(conn, tmp_path / "stage_outcomes", FEEDS["stage_outcomes"], CONFIG, "run-1")
+    conn = _working_database()
+    _deliver(conn, tmp_path, "run-1", [_event(a, "application_review", "passed", a, 0, None, "", "") for a in range(6)])
     report = build_models(conn, comments=False)
     assert (report.mode, report.why) == ("full", "first build")
     assert conn.execute("SELECT record_table, batch_id FROM model_build_batches ORDER BY ALL").fetchall() == [
         ("stage_outcome_records", "run-1")]
 
     # one more record for app1 only: one application touched, the others' rows left as they are
-    write_csv(tmp_path / "stage_outcomes" / "two.csv", [_event(1, "recruiter_screen", "failed", 3, 0, None, "", "")],
-              STAGE_COLUMNS)
-    ingest_feed(conn, tmp_path / "stage_outcomes", FEEDS["stage_outcomes"], CONFIG, "run-2")
+    _deliver(conn, tmp_path, "run-2", [_event(1, "recruiter_screen", "failed", 3, 0, None, "", "")])
     with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", 0.5):
         report = build_models(conn, comments=False)
     assert report.mode == "incremental" and report.touched == {"application_id": 1, "candidate_id": 0}
@@ -209,9 +217,7 @@ def test_only_touched_applications_are_rebuilt_and_the_state_records_batches(tmp
     assert build_models(conn, comments=False).touched == {"application_id": 0, "candidate_id": 0}
 
     # more than the share touched: a full build says why
-    write_csv(tmp_path / "stage_outcomes" / "three.csv",
-              [_event(a, "recruiter_screen", "passed", 4, 0, None, "", "") for a in (2, 3, 4)], STAGE_COLUMNS)
-    ingest_feed(conn, tmp_path / "stage_outcomes", FEEDS["stage_outcomes"], CONFIG, "run-3")
+    _deliver(conn, tmp_path, "run-3", [_event(a, "recruiter_screen", "passed", 4, 0, None, "", "") for a in (2, 3, 4)])
     report = build_models(conn, comments=False)
     assert (report.mode, report.why) == ("full", "3 of 6 application_id values touched, more than 30%")
 
@@ -227,18 +233,11 @@ def test_only_touched_applications_are_rebuilt_and_the_state_records_batches(tmp
 
 
 def test_a_failed_incremental_build_leaves_tables_and_state_as_they_were(tmp_path):
-    conn = connect(":memory:")
-    install_key(conn, TEST_KEY_SECRET)
-    create_schema(conn)
-    write_config_tables(conn, CONFIG)
-    write_csv(tmp_path / "stage_outcomes" / "one.csv",
-              [_event(a, "application_review", "passed", a, 0, None, "", "") for a in range(6)], STAGE_COLUMNS)
-    ingest_feed(conn, tmp_path / "stage_outcomes", FEEDS["stage_outcomes"], CONFIG, "run-1")
+    conn = _working_database()
+    _deliver(conn, tmp_path, "run-1", [_event(a, "application_review", "passed", a, 0, None, "", "") for a in range(6)])
     build_models(conn, comments=False)
     before = _snapshot(conn)
-    write_csv(tmp_path / "stage_outcomes" / "two.csv", [_event(1, "onsite", "passed", 3, 0, None, "", "")],
-              STAGE_COLUMNS)
-    ingest_feed(conn, tmp_path / "stage_outcomes", FEEDS["stage_outcomes"], CONFIG, "run-2")
+    _deliver(conn, tmp_path, "run-2", [_event(1, "onsite", "passed", 3, 0, None, "", "")])
     team_matching = next(m for m in load_models() if m.name == "int_team_matching")
     broken = dataclasses.replace(team_matching, sql="SELECT error('disk full')")
     real = build.build_model
@@ -258,18 +257,11 @@ def test_a_failed_incremental_build_leaves_tables_and_state_as_they_were(tmp_pat
 
 
 def test_an_incremental_mart_is_published_in_its_order(tmp_path):
-    conn = connect(":memory:")
-    install_key(conn, TEST_KEY_SECRET)
-    create_schema(conn)
-    write_config_tables(conn, CONFIG)
-    folder = tmp_path / "stage_outcomes"
-    write_csv(folder / "one.csv", [_event(a, "application_review", "passed", 5, 0, None, "", "") for a in range(6)],
-              STAGE_COLUMNS)
-    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-1")
+    conn = _working_database()
+    _deliver(conn, tmp_path, "run-1", [_event(a, "application_review", "passed", 5, 0, None, "", "") for a in range(6)])
     build_models(conn, comments=False)
     # app0 moves to an earlier cohort month (a late record from April): its row is rewritten in place, last
-    write_csv(folder / "two.csv", [_event(0, "application_review", "in_progress", -30, 0, None, "", "")], STAGE_COLUMNS)
-    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-2")
+    _deliver(conn, tmp_path, "run-2", [_event(0, "application_review", "in_progress", -30, 0, None, "", "")])
     with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", float("inf")):
         assert build_models(conn, comments=False).mode == "incremental"
     order = published_order()
@@ -283,23 +275,15 @@ def test_an_incremental_mart_is_published_in_its_order(tmp_path):
 
 
 def test_an_incremental_marts_suite_reads_the_rows_rewritten_since_the_last_publish(tmp_path):
-    conn = connect(":memory:")
-    install_key(conn, TEST_KEY_SECRET)
-    create_schema(conn)
-    write_config_tables(conn, CONFIG)
-    folder = tmp_path / "stage_outcomes"
-    write_csv(folder / "one.csv", [_event(a, "application_review", "passed", 1, 0, None, "", "") for a in range(6)],
-              STAGE_COLUMNS)
-    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-1")
+    conn = _working_database()
+    _deliver(conn, tmp_path, "run-1", [_event(a, "application_review", "passed", 1, 0, None, "", "") for a in range(6)])
     build_models(conn, comments=False)
     # nothing published yet: every row
     assert rewritten_rows(conn, "application_journeys", "run-1") is None
     assert validate_mart(conn, "application_journeys", run_id="run-1").rows == 6
     publish(conn, tmp_path / "funnel.duckdb", list(PUBLISHED_MARTS), "run-1")
 
-    write_csv(folder / "two.csv", [_event(a, "recruiter_screen", "passed", 2, 0, None, "", "") for a in (1, 7)],
-              STAGE_COLUMNS)
-    ingest_feed(conn, folder, FEEDS["stage_outcomes"], CONFIG, "run-2")
+    _deliver(conn, tmp_path, "run-2", [_event(a, "recruiter_screen", "passed", 2, 0, None, "", "") for a in (1, 7)])
     with mock.patch.object(build, "INCREMENTAL_MAX_SHARE", float("inf")):
         assert build_models(conn, comments=False).mode == "incremental"
     result = validate_mart(conn, "application_journeys", run_id="run-2")

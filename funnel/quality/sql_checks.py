@@ -94,13 +94,17 @@ def _count(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
 # Records
 
 
+def _has_publish_log(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the working database has a publish_log (publishing creates it)."""
+    return bool(_count(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'publish_log'"
+                             " AND schema_name = current_schema() AND database_name = current_database()"))
+
+
 def _published_until(conn: duckdb.DuckDBPyConnection, table: str) -> Any:
     """When the newest row of `table` that a published run ingested was ingested (None: no run
     published any). A run publishes only when its blocking checks passed, and they ran after its
     ingestion: every row ingested until then was checked by them."""
-    has_log = _count(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'publish_log'"
-                           " AND schema_name = current_schema() AND database_name = current_database()")
-    if not has_log:
+    if not _has_publish_log(conn):
         return None
     return conn.execute(f"SELECT max(ingested_at) FROM {_ident(table)} WHERE batch_id IN "
                         "(SELECT run_id FROM publish_log)").fetchall()[0][0]
@@ -133,9 +137,8 @@ def rewritten_keys(conn: duckdb.DuckDBPyConnection, key: str, run_id: str | None
     if run_id is None:
         return None
     rebuilt = last_rebuild(conn)
-    has_log = _count(conn, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'publish_log'"
-                           " AND database_name = current_database()")
-    published = conn.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0] if has_log else None
+    published = (conn.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0]
+                 if _has_publish_log(conn) else None)
     if rebuilt is None or published is None or rebuilt >= published:
         return None
     source = INCREMENTAL_KEYS[key]
